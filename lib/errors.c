@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+/* The version string, and what the library's errors mean. */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+FDPASS_EXPORT const char *fdpass_version(void)
+{
+	return FDPASS_VERSION_STRING;
+}
+
+FDPASS_EXPORT const char *fdpass_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case 0:
+		return "success";
+	case ENOMSG:
+		return "the message carried no file descriptor";
+	case ETOOMANYREFS:
+		return "too many file descriptors (more than expected, or too many in flight)";
+	case EXFULL:
+		return "control data truncated, file descriptors lost: is the receiver at its open-file limit?";
+	case EPROTO:
+		return "unexpected control message (is SO_PASSCRED set on the socket?)";
+	case EBADMSG:
+		return "malformed message: the stream is out of step";
+	case EMSGSIZE:
+		return "message larger than the buffer";
+	case E2BIG:
+		return "more file descriptors than one message can carry";
+	case ECONNRESET:
+		return "the connection ended in the middle of a message";
+	case ENAMETOOLONG:
+		return "socket path longer than sun_path can hold";
+	case EADDRINUSE:
+		return "a live listener already uses this socket address";
+	case EEXIST:
+		return "the socket path exists and is not a socket";
+	case ETIMEDOUT:
+		return "timed out";
+	default:
+		return strerror(err);
+	}
+}

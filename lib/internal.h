@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals shared by the library's sources. Everything here is hidden from
+ * the shared library by -fvisibility=hidden and the version script; names
+ * carry the fdp_ prefix so that the static library does not clash with its
+ * users' symbols either.
+ */
+#ifndef FDPASS_INTERNAL_H
+#define FDPASS_INTERNAL_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "fdpass.h"
+
+#define FDPASS_EXPORT FDPASS_PUBLIC
+
+#ifdef MSG_NOSIGNAL
+#define FDP_MSG_NOSIGNAL MSG_NOSIGNAL
+#else
+#define FDP_MSG_NOSIGNAL 0 /* SO_NOSIGPIPE is set on the sockets we create */
+#endif
+
+#ifdef MSG_CMSG_CLOEXEC
+#define FDP_MSG_CMSG_CLOEXEC MSG_CMSG_CLOEXEC
+#else
+#define FDP_MSG_CMSG_CLOEXEC 0 /* set afterwards: racy against fork+exec */
+#endif
+
+/*
+ * A deadline for one call, made from its timeout_ms argument (see fdpass.h).
+ * A call is always tried first; only after it would have blocked does
+ * fdp_wait() consult the deadline.
+ */
+struct fdp_deadline {
+	int64_t end_ms; /* CLOCK_MONOTONIC, valid when timeout_ms > 0 */
+	int timeout_ms; /* as given: -1, 0 or positive */
+};
+
+void fdp_deadline_init(struct fdp_deadline *d, int timeout_ms);
+
+/* Flags for send/recv: MSG_DONTWAIT whenever the library does the waiting. */
+int fdp_deadline_msgflags(const struct fdp_deadline *d);
+
+/*
+ * Milliseconds left: -1 for no deadline, 0 if it has passed. Never 0 for a
+ * deadline that has not passed yet.
+ */
+int fdp_deadline_left(const struct fdp_deadline *d);
+
+/*
+ * Wait until fd is ready for events after an operation returned EAGAIN.
+ * Returns 0 when it is worth trying again, -EAGAIN if waiting is not allowed
+ * (timeout 0, or no deadline and a socket that is itself non-blocking),
+ * -ETIMEDOUT when the deadline passed, or another negative errno.
+ */
+int fdp_wait(int fd, short events, const struct fdp_deadline *d);
+
+/* Close every fd of fds[0..n-1], keeping errno. */
+void fdp_close_all(const int *fds, size_t n);
+
+#endif

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Sending and receiving fds with SCM_RIGHTS. Every corner case of the
+ * kernel's interface is handled here, in send_msg() and recv_msg(), so that
+ * the public calls only add their own rules on top.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/*
+ * Room for the fds of one message plus any control message a socket option
+ * may add (SCM_CREDENTIALS, SCM_PIDFD, SCM_SECURITY, ...), so that a peer
+ * that sends too many fds is detected and its fds closed instead of being
+ * dropped by the kernel behind MSG_CTRUNC.
+ */
+#define RECV_CONTROL_SIZE (CMSG_SPACE(sizeof(int) * FDPASS_MAX_FDS) + 512)
+
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04 /* Linux 6.5; carries an fd that must be closed */
+#endif
+
+static ssize_t send_msg(int sock, const int *fds, size_t nfds,
+			const void *data, size_t len, int msgflags)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * FDPASS_MAX_FDS)];
+	} control;
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (nfds > 0) {
+		struct cmsghdr *cmsg;
+
+		msg.msg_control = control.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		memset(control.buf, 0, msg.msg_controllen);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(sock, &msg, msgflags | FDP_MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/*
+ * One recvmsg(). The fds that arrive go to fds[] while there is room (max);
+ * all of them are closed and an error returned if there are more, if the
+ * control data was truncated, or if a control message other than
+ * SCM_RIGHTS came. *nfds is the count handed out; 0 on any error.
+ */
+static ssize_t recv_msg(int sock, int *fds, size_t max, size_t *nfds,
+			void *buf, size_t len, int msgflags)
+{
+	union {
+		struct cmsghdr align;
+		char buf[RECV_CONTROL_SIZE];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control.buf,
+		.msg_controllen = sizeof(control.buf),
+	};
+	struct cmsghdr *cmsg;
+	size_t got = 0;
+	int too_many = 0, unexpected = 0, type = 0;
+	socklen_t typelen = sizeof(type);
+	ssize_t n;
+
+	*nfds = 0;
+	do
+		n = recvmsg(sock, &msg, msgflags | FDP_MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+
+	/*
+	 * Walk the control data, bounded by msg_controllen: some systems leave
+	 * an untruncated cmsg_len behind a truncated buffer.
+	 */
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+		const unsigned char *end = (const unsigned char *)control.buf + msg.msg_controllen;
+		const unsigned char *data = CMSG_DATA(cmsg);
+		size_t bytes, i, count;
+
+		if (cmsg->cmsg_len < CMSG_LEN(0))
+			break;
+		bytes = cmsg->cmsg_len - CMSG_LEN(0);
+		if (data + bytes > end)
+			bytes = data > end ? 0 : (size_t)(end - data);
+
+		if (cmsg->cmsg_level != SOL_SOCKET ||
+		    (cmsg->cmsg_type != SCM_RIGHTS && cmsg->cmsg_type != SCM_PIDFD)) {
+			unexpected = 1;
+			continue;
+		}
+		if (cmsg->cmsg_type == SCM_PIDFD)
+			unexpected = 1;
+		count = bytes / sizeof(int);
+		for (i = 0; i < count; i++) {
+			int fd;
+
+			memcpy(&fd, data + i * sizeof(int), sizeof(int));
+			if (fd < 0)
+				continue;
+			if (cmsg->cmsg_type == SCM_RIGHTS && got < max) {
+#if !defined(MSG_CMSG_CLOEXEC)
+				fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+				fds[got++] = fd;
+			} else {
+				if (cmsg->cmsg_type == SCM_RIGHTS)
+					too_many = 1;
+				close(fd);
+			}
+		}
+	}
+
+	if (msg.msg_flags & MSG_CTRUNC)
+		n = -EXFULL;
+	else if (too_many)
+		n = -ETOOMANYREFS;
+	else if (unexpected)
+		n = -EPROTO;
+	else if ((msg.msg_flags & MSG_TRUNC) &&
+		 !(getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &typelen) == 0 &&
+		   type == SOCK_STREAM))
+		n = -EMSGSIZE;
+	if (n < 0) {
+		fdp_close_all(fds, got);
+		return n;
+	}
+	*nfds = got;
+	return n;
+}
+
+FDPASS_EXPORT int fdpass_send(int sock, int fd)
+{
+	static const char byte = '\0';
+	ssize_t n;
+
+	if (fd < 0)
+		return -EBADF;
+	n = send_msg(sock, &fd, 1, &byte, 1, 0);
+	return n < 0 ? (int)n : 0;
+}
+
+FDPASS_EXPORT int fdpass_recv(int sock, int *fd)
+{
+	char byte;
+	size_t nfds;
+	int got = -1;
+	ssize_t n;
+
+	if (!fd)
+		return -EINVAL;
+	*fd = -1;
+	n = recv_msg(sock, &got, 1, &nfds, &byte, 1, 0);
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return 0; /* a stream can end only between messages */
+	if (nfds == 0)
+		return -ENOMSG;
+	if (byte != '\0') {
+		close(got);
+		return -EBADMSG;
+	}
+	*fd = got;
+	return 1;
+}
+
+FDPASS_EXPORT ssize_t fdpass_send_fds(int sock, const int *fds, size_t nfds,
+				      const void *data, size_t len,
+				      int flags, int timeout_ms)
+{
+	struct fdp_deadline dl;
+	size_t sent = 0, i;
+
+	if ((flags & ~FDPASS_NONBLOCK) || !data || len == 0 || (nfds > 0 && !fds))
+		return -EINVAL;
+	if (nfds > FDPASS_MAX_FDS)
+		return -E2BIG;
+	for (i = 0; i < nfds; i++)
+		if (fds[i] < 0)
+			return -EBADF;
+
+	fdp_deadline_init(&dl, (flags & FDPASS_NONBLOCK) ? 0 : timeout_ms);
+	while (sent < len) {
+		/* The fds go with the first byte, and only with it. */
+		ssize_t n = send_msg(sock, sent ? NULL : fds, sent ? 0 : nfds,
+				     (const char *)data + sent, len - sent,
+				     fdp_deadline_msgflags(&dl));
+
+		if (n == -EAGAIN || n == -EWOULDBLOCK)
+			n = fdp_wait(sock, POLLOUT, &dl);
+		if (n < 0)
+			return sent ? (ssize_t)sent : n;
+		sent += (size_t)n;
+	}
+	return (ssize_t)sent;
+}
+
+FDPASS_EXPORT ssize_t fdpass_recv_fds(int sock, int *fds, size_t *nfds,
+				      void *buf, size_t len,
+				      int flags, int timeout_ms)
+{
+	struct fdp_deadline dl;
+	size_t max, got = 0, none, received = 0;
+
+	if ((flags & ~(FDPASS_NONBLOCK | FDPASS_WAITALL)) || !nfds || !buf ||
+	    len == 0 || (*nfds > 0 && !fds))
+		return -EINVAL;
+	max = *nfds < FDPASS_MAX_FDS ? *nfds : FDPASS_MAX_FDS;
+	*nfds = 0;
+
+	fdp_deadline_init(&dl, (flags & FDPASS_NONBLOCK) ? 0 : timeout_ms);
+	for (;;) {
+		/* After the first byte, any fd belongs to another message. */
+		ssize_t n = recv_msg(sock, received ? NULL : fds,
+				     received ? 0 : max, received ? &none : &got,
+				     (char *)buf + received, len - received,
+				     fdp_deadline_msgflags(&dl));
+
+		if (n == -EAGAIN || n == -EWOULDBLOCK) {
+			n = fdp_wait(sock, POLLIN, &dl);
+			if (n == 0)
+				continue;
+		}
+		if (n > 0) {
+			received += (size_t)n;
+			if (received < len && (flags & FDPASS_WAITALL))
+				continue;
+			break;
+		}
+		if (received == 0)
+			return n; /* nothing arrived, or recv_msg closed it all */
+		if (n < 0 && n != -EAGAIN && n != -ETIMEDOUT) {
+			fdp_close_all(fds, got);
+			return n == -ETOOMANYREFS ? -EBADMSG : n;
+		}
+		if (n == 0) {
+			fdp_close_all(fds, got);
+			return -ECONNRESET;
+		}
+		break; /* deadline: hand out the part that came */
+	}
+	*nfds = got;
+	return (ssize_t)received;
+}
