@@ -94,6 +94,7 @@ FDPASS_PUBLIC int fdpass_send(int sock, int fd);
  *                  RLIMIT_NOFILE limit;
  *   -EPROTO        an unexpected control message came (SCM_CREDENTIALS, ...);
  *   -EBADMSG       the data byte was not '\0' (the stream is out of step);
+ *   -EMSGSIZE      a packet (SOCK_SEQPACKET) held more than one byte;
  *   -EAGAIN        non-blocking socket and no message waiting;
  *   -EINVAL        fd is NULL;
  * or whatever recvmsg(2) reports. In every error case the fds that did
@@ -134,9 +135,16 @@ FDPASS_PUBLIC ssize_t fdpass_send_fds(int sock, const int *fds, size_t nfds,
  * keep reading until len bytes have come: the fds must come with the first
  * byte, as fdpass_send_fds() sends them).
  *
+ * On SOCK_STREAM an fd is attached to a byte, not to a message, and one read
+ * may join the end of one message to the start of the next, with the next
+ * one's fds: read every message with its exact length (a fixed size or a
+ * length-prefixed frame). SOCK_SEQPACKET keeps message boundaries.
+ *
  * Returns the number of bytes received (at least 1), 0 at orderly end of
  * stream before any byte, or a negative errno with every fd that arrived
- * closed:
+ * closed. With FDPASS_WAITALL the count is below len only if waiting was not
+ * allowed or the deadline passed after part of the message had come; the
+ * fds are then handed out with that part. The errors:
  *   -ETOOMANYREFS  more fds arrived than *nfds has room for;
  *   -EXFULL        control data was truncated (MSG_CTRUNC), see fdpass_recv();
  *   -EPROTO        an unexpected control message came;
