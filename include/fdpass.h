@@ -63,7 +63,8 @@ FDPASS_PUBLIC const char *fdpass_version(void);
 /*
  * fdpass_strerror - a one-line description of an error returned by this
  * library, in the meaning libfdpass gives it (for example -EXFULL: "control
- * data truncated, fds lost: is the receiver at its open-file limit?").
+ * data truncated, file descriptors lost: is the receiver at its open-file
+ * limit?"); for other errors the C library's description.
  * Takes the error positive or negative. Never NULL; the string is static.
  */
 FDPASS_PUBLIC const char *fdpass_strerror(int err);
@@ -93,7 +94,8 @@ FDPASS_PUBLIC int fdpass_send(int sock, int fd);
  *                  dropped fds, usually because this process is at its
  *                  RLIMIT_NOFILE limit;
  *   -EPROTO        an unexpected control message came (SCM_CREDENTIALS, ...);
- *   -EBADMSG       the data byte was not '\0' (the stream is out of step);
+ *   -EBADMSG       the data byte was not '\0' (the stream is out of step),
+ *                  or an empty packet carried the fd;
  *   -EMSGSIZE      a packet (SOCK_SEQPACKET) held more than one byte;
  *   -EAGAIN        non-blocking socket and no message waiting;
  *   -EINVAL        fd is NULL;
@@ -111,9 +113,10 @@ FDPASS_PUBLIC int fdpass_recv(int sock, int *fd);
  * timeout_ms: as described at the top of this header.
  *
  * Returns the number of bytes sent. That is len, unless waiting was not
- * allowed or the deadline passed after the fds and part of the data had
- * gone out (possible on SOCK_STREAM only): then the count is smaller and the
- * caller sends the rest as plain data. If nothing was sent, a negative errno:
+ * allowed, the deadline passed or an error came after the fds and part of
+ * the data had gone out (possible on SOCK_STREAM only): then the count is
+ * smaller, as with write(2), and the caller sends the rest as plain data (or
+ * learns the error from its next call). If nothing was sent, a negative errno:
  *   -EINVAL        len is 0, data or fds is NULL where needed, or bad flags;
  *   -E2BIG         nfds is above FDPASS_MAX_FDS;
  *   -EBADF         an fd in fds is negative or not open;
@@ -133,7 +136,8 @@ FDPASS_PUBLIC ssize_t fdpass_send_fds(int sock, const int *fds, size_t nfds,
  *
  * flags: FDPASS_NONBLOCK (do not wait), FDPASS_WAITALL (on a stream socket,
  * keep reading until len bytes have come: the fds must come with the first
- * byte, as fdpass_send_fds() sends them).
+ * byte, as fdpass_send_fds() sends them; ignored on packet sockets, where one
+ * packet is one message).
  *
  * On SOCK_STREAM an fd is attached to a byte, not to a message, and one read
  * may join the end of one message to the start of the next, with the next
@@ -150,6 +154,7 @@ FDPASS_PUBLIC ssize_t fdpass_send_fds(int sock, const int *fds, size_t nfds,
  *   -EPROTO        an unexpected control message came;
  *   -EMSGSIZE      a datagram or packet was longer than len (MSG_TRUNC);
  *   -EBADMSG       with FDPASS_WAITALL, fds arrived after the first byte;
+ *                  or an empty packet carried fds;
  *   -ECONNRESET    with FDPASS_WAITALL, the stream ended mid-message;
  *   -EAGAIN, -ETIMEDOUT, -EINVAL (len 0, NULL pointers, bad flags),
  * or whatever recvmsg(2) reports.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The version string, and what the library's errors mean. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "internal.h"
@@ -10,8 +11,23 @@ FDPASS_EXPORT const char *fdpass_version(void)
 	return FDPASS_VERSION_STRING;
 }
 
+/* The C library's text, from its static table only: strerror() may use a
+ * buffer that the next call overwrites. */
+static const char *system_text(int err)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+	const char *s = strerrordesc_np(err);
+
+	return s ? s : "unknown error";
+#else
+	return err < 135 ? strerror(err) : "unknown error";
+#endif
+}
+
 FDPASS_EXPORT const char *fdpass_strerror(int err)
 {
+	if (err == INT_MIN)
+		return "unknown error";
 	if (err < 0)
 		err = -err;
 	switch (err) {
@@ -42,6 +58,6 @@ FDPASS_EXPORT const char *fdpass_strerror(int err)
 	case ETIMEDOUT:
 		return "timed out";
 	default:
-		return strerror(err);
+		return system_text(err);
 	}
 }

@@ -22,9 +22,28 @@
  */
 #define RECV_CONTROL_SIZE (CMSG_SPACE(sizeof(int) * FDPASS_MAX_FDS) + 512)
 
-#ifndef SCM_PIDFD
+#if defined(__linux__) && !defined(SCM_PIDFD)
 #define SCM_PIDFD 0x04 /* Linux 6.5; carries an fd that must be closed */
 #endif
+
+static int carries_fds(const struct cmsghdr *cmsg)
+{
+	if (cmsg->cmsg_level != SOL_SOCKET)
+		return 0;
+#ifdef SCM_PIDFD
+	if (cmsg->cmsg_type == SCM_PIDFD)
+		return 1;
+#endif
+	return cmsg->cmsg_type == SCM_RIGHTS;
+}
+
+static int is_stream(int sock)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+
+	return getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
 
 static ssize_t send_msg(int sock, const int *fds, size_t nfds,
 			const void *data, size_t len, int msgflags)
@@ -77,8 +96,7 @@ static ssize_t recv_msg(int sock, int *fds, size_t max, size_t *nfds,
 	};
 	struct cmsghdr *cmsg;
 	size_t got = 0;
-	int too_many = 0, unexpected = 0, type = 0;
-	socklen_t typelen = sizeof(type);
+	int too_many = 0, unexpected = 0;
 	ssize_t n;
 
 	*nfds = 0;
@@ -103,12 +121,11 @@ static ssize_t recv_msg(int sock, int *fds, size_t max, size_t *nfds,
 		if (data + bytes > end)
 			bytes = data > end ? 0 : (size_t)(end - data);
 
-		if (cmsg->cmsg_level != SOL_SOCKET ||
-		    (cmsg->cmsg_type != SCM_RIGHTS && cmsg->cmsg_type != SCM_PIDFD)) {
+		if (!carries_fds(cmsg)) {
 			unexpected = 1;
 			continue;
 		}
-		if (cmsg->cmsg_type == SCM_PIDFD)
+		if (cmsg->cmsg_type != SCM_RIGHTS)
 			unexpected = 1;
 		count = bytes / sizeof(int);
 		for (i = 0; i < count; i++) {
@@ -132,13 +149,13 @@ static ssize_t recv_msg(int sock, int *fds, size_t max, size_t *nfds,
 
 	if (msg.msg_flags & MSG_CTRUNC)
 		n = -EXFULL;
+	else if (n == 0 && got > 0)
+		n = -EBADMSG; /* an empty packet with fds: not a message of ours */
 	else if (too_many)
 		n = -ETOOMANYREFS;
 	else if (unexpected)
 		n = -EPROTO;
-	else if ((msg.msg_flags & MSG_TRUNC) &&
-		 !(getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &typelen) == 0 &&
-		   type == SOCK_STREAM))
+	else if ((msg.msg_flags & MSG_TRUNC) && !is_stream(sock))
 		n = -EMSGSIZE;
 	if (n < 0) {
 		fdp_close_all(fds, got);
@@ -222,11 +239,16 @@ FDPASS_EXPORT ssize_t fdpass_recv_fds(int sock, int *fds, size_t *nfds,
 	struct fdp_deadline dl;
 	size_t max, got = 0, none, received = 0;
 
-	if ((flags & ~(FDPASS_NONBLOCK | FDPASS_WAITALL)) || !nfds || !buf ||
-	    len == 0 || (*nfds > 0 && !fds))
+	if (!nfds)
 		return -EINVAL;
 	max = *nfds < FDPASS_MAX_FDS ? *nfds : FDPASS_MAX_FDS;
 	*nfds = 0;
+	if ((flags & ~(FDPASS_NONBLOCK | FDPASS_WAITALL)) || !buf || len == 0 ||
+	    (max > 0 && !fds))
+		return -EINVAL;
+	/* Packets keep their boundaries: one packet is one message. */
+	if ((flags & FDPASS_WAITALL) && !is_stream(sock))
+		flags &= ~FDPASS_WAITALL;
 
 	fdp_deadline_init(&dl, (flags & FDPASS_NONBLOCK) ? 0 : timeout_ms);
 	for (;;) {

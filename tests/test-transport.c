@@ -252,6 +252,28 @@ static void test_recv_bad_byte(void **state)
 	close(sv[1]);
 }
 
+/* A zero-length packet can carry fds: it is not a message, and not EOF. */
+static void test_recv_empty_packet_with_fd(void **state)
+{
+	int sv[2], p[2], fd = 5, got = 5;
+	size_t n = 1;
+	char byte;
+
+	(void)state;
+	tl_socketpair(SOCK_SEQPACKET, sv);
+	make_pipe(p);
+	raw_send(sv[0], "", 0, &p[1], 1);
+	raw_send(sv[0], "", 0, &p[1], 1);
+	assert_int_equal(fdpass_recv(sv[1], &fd), -EBADMSG);
+	assert_int_equal(fd, -1);
+	assert_int_equal(fdpass_recv_fds(sv[1], &got, &n, &byte, 1, 0, -1), -EBADMSG);
+	assert_int_equal(n, 0);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void test_recv_credentials_mixed_in(void **state)
 {
 	int sv[2], p[2], fd = 5, one = 1;
@@ -560,6 +582,28 @@ static void test_waitall_fds_after_first_byte(void **state)
 	close(sv[1]);
 }
 
+/* On packet sockets FDPASS_WAITALL does not join packets. */
+static void test_waitall_on_packets(void **state)
+{
+	int sv[2], p[2], got = -1;
+	size_t n = 1;
+	char buf[8];
+
+	(void)state;
+	tl_socketpair(SOCK_SEQPACKET, sv);
+	make_pipe(p);
+	assert_int_equal(fdpass_send_fds(sv[0], &p[0], 1, "ab", 2, 0, -1), 2);
+	assert_int_equal(fdpass_send_fds(sv[0], NULL, 0, "cd", 2, 0, -1), 2);
+	assert_int_equal(fdpass_recv_fds(sv[1], &got, &n, buf, sizeof(buf), FDPASS_WAITALL, 100), 2);
+	assert_memory_equal(buf, "ab", 2);
+	assert_int_equal(n, 1);
+	close(got);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void test_seqpacket_truncated(void **state)
 {
 	int sv[2], p[2], got = -1;
@@ -832,6 +876,8 @@ static void test_recv_bad_arguments(void **state)
 	assert_int_equal(fdpass_recv_fds(sv[0], NULL, &n, buf, 1, 0, -1), -EINVAL);
 	assert_int_equal(fdpass_recv_fds(sv[0], fds, &n, NULL, 1, 0, -1), -EINVAL);
 	assert_int_equal(fdpass_recv_fds(sv[0], fds, &n, buf, 0, 0, -1), -EINVAL);
+	assert_int_equal(n, 0); /* zeroed on every failure */
+	n = 1;
 	assert_int_equal(fdpass_recv_fds(sv[0], fds, &n, buf, 1, 0x100, -1), -EINVAL);
 	close(sv[0]);
 	close(sv[1]);
@@ -888,6 +934,17 @@ static void test_version_and_strerror(void **state)
 	assert_non_null(strstr(fdpass_strerror(-EXFULL), "open-file limit"));
 	assert_non_null(strstr(fdpass_strerror(-ENOMSG), "no file descriptor"));
 	assert_string_equal(fdpass_strerror(-EACCES), strerror(EACCES));
+	/* Static strings, even for codes nobody knows. */
+	{
+		const char *a = fdpass_strerror(-4242), *b;
+		char copy[128];
+
+		snprintf(copy, sizeof(copy), "%s", a);
+		b = fdpass_strerror(-4243);
+		assert_string_equal(a, copy);
+		assert_non_null(b);
+		assert_non_null(fdpass_strerror(-2147483647 - 1));
+	}
 }
 
 int main(void)
@@ -899,7 +956,9 @@ int main(void)
 		TL_TEST(test_recv_no_fd),
 		TL_TEST(test_recv_two_fds),
 		TL_TEST(test_recv_bad_byte),
+		TL_TEST(test_recv_empty_packet_with_fd),
 		TL_TEST(test_recv_credentials_mixed_in),
+		TL_TEST(test_waitall_on_packets),
 		TL_TEST(test_recv_packet_too_long),
 		TL_TEST(test_recv_at_fd_limit),
 		TL_TEST(test_recv_fds_more_than_room),
