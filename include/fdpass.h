@@ -39,7 +39,7 @@ extern "C" {
 
 /* Version of the headers; fdpass_version() tells the library's at run time. */
 #define FDPASS_VERSION_MAJOR 1
-#define FDPASS_VERSION_MINOR 0
+#define FDPASS_VERSION_MINOR 1
 #define FDPASS_VERSION_MICRO 0
 
 /* The most fds one message may carry (Linux's SCM_MAX_FD). */
@@ -210,6 +210,220 @@ FDPASS_PUBLIC int fdpass_listen(const char *path, int mode, int flags);
  * failure the outputs are left untouched.
  */
 FDPASS_PUBLIC int fdpass_peercred(int sock, pid_t *pid, uid_t *uid, gid_t *gid);
+
+/* ======================================================================
+ * Responses, flushers and the hand-off (added in libfdpass 1.1)
+ *
+ * A front-end that hands a client's connection to a backend first lets a
+ * named *flusher* send the response head (status line and header fields) to
+ * the client, as Apache httpd's mod_proxy_fdpass does; the backend then
+ * writes only the body. The response to flush is described by an opaque
+ * fdpass_response, built with the calls below.
+ * ====================================================================== */
+
+typedef struct fdpass_response fdpass_response;
+
+/* Most header fields one response may carry, and most bytes of its head. */
+#define FDPASS_RESPONSE_MAX_HEADERS 100
+#define FDPASS_RESPONSE_MAX_HEAD    65536
+
+/*
+ * fdpass_response_new - a response with the given status (100 to 599), its
+ * standard reason phrase, no header field and no body. On success *resp is
+ * set and 0 returned; -EINVAL (status out of range, resp NULL) or -ENOMEM,
+ * with *resp untouched.
+ */
+FDPASS_PUBLIC int fdpass_response_new(fdpass_response **resp, int status);
+
+/* fdpass_response_free - free a response; NULL is allowed. */
+FDPASS_PUBLIC void fdpass_response_free(fdpass_response *resp);
+
+/*
+ * fdpass_response_set_status - set the status (100 to 599) and the reason
+ * phrase; a NULL reason means the standard phrase for the status ("Unknown"
+ * where there is none). The reason may hold spaces, tabs and visible
+ * characters only. Returns 0, -EINVAL (nothing changed) or -ENOMEM.
+ */
+FDPASS_PUBLIC int fdpass_response_set_status(fdpass_response *resp, int status,
+                                             const char *reason);
+
+/*
+ * fdpass_response_add_header - append a header field. The name must be an
+ * RFC 9110 token; the value may hold spaces, tabs and visible characters,
+ * never CR, LF, NUL or another control character: no response splitting.
+ * Returns 0, -EINVAL (bad name or value; nothing added), -E2BIG (more than
+ * FDPASS_RESPONSE_MAX_HEADERS fields or FDPASS_RESPONSE_MAX_HEAD bytes of
+ * head) or -ENOMEM.
+ */
+FDPASS_PUBLIC int fdpass_response_add_header(fdpass_response *resp, const char *name,
+                                             const char *value);
+
+/*
+ * fdpass_response_set_body - the start of the body, sent right after the
+ * head (the backend writes the rest). The bytes are copied; len 0 removes
+ * it. Returns 0, -EINVAL (data NULL with len > 0) or -ENOMEM.
+ */
+FDPASS_PUBLIC int fdpass_response_set_body(fdpass_response *resp, const void *data,
+                                           size_t len);
+
+/*
+ * Reading a response, for flushers of one's own. The pointers stay valid
+ * until the response is changed or freed.
+ * fdpass_response_get_status returns the status and sets *reason (if reason
+ * is not NULL) to the reason phrase that will be sent.
+ * fdpass_response_get_header sets the name and value of field index
+ * (0-based): 0, or -ERANGE past the last field.
+ * fdpass_response_get_body returns the start of the body and sets *len
+ * (NULL and 0 when there is none).
+ */
+FDPASS_PUBLIC int fdpass_response_get_status(const fdpass_response *resp, const char **reason);
+FDPASS_PUBLIC size_t fdpass_response_header_count(const fdpass_response *resp);
+FDPASS_PUBLIC int fdpass_response_get_header(const fdpass_response *resp, size_t index,
+                                             const char **name, const char **value);
+FDPASS_PUBLIC const void *fdpass_response_get_body(const fdpass_response *resp, size_t *len);
+
+/*
+ * fdpass_write_all - write all len bytes to fd (a socket, pipe or file):
+ * finishes partial writes, retries EINTR, waits with poll() when a
+ * non-blocking fd is full, never raises SIGPIPE on a socket. timeout_ms
+ * bounds the whole write (-1: no bound, also on a non-blocking fd).
+ * Returns 0, or a negative errno: -ETIMEDOUT, -EPIPE or -ECONNRESET (the
+ * reader went away), -EINVAL (buf NULL with len > 0), or what write(2)
+ * reports. On failure part of the data may have been written.
+ */
+FDPASS_PUBLIC int fdpass_write_all(int fd, const void *buf, size_t len, int timeout_ms);
+
+/* How long the built-in "flush" provider waits for a slow client, in ms. */
+#define FDPASS_FLUSH_TIMEOUT_MS 10000
+
+/* Longest flusher name, and the default flusher's name. */
+#define FDPASS_FLUSHER_NAME_MAX 64
+#define FDPASS_FLUSHER_DEFAULT "flush"
+
+/*
+ * A flusher provider: writes whatever the client should see before the
+ * backend takes over, and returns 0 or a negative errno. It must not close
+ * client_fd. resp is never NULL when the library calls it.
+ */
+typedef int (*fdpass_flusher_fn)(int client_fd, const fdpass_response *resp, void *context);
+
+/*
+ * The registry of flusher providers, one per process, safe to use from any
+ * number of threads. Two providers are built in and can be looked up and
+ * run but neither unregistered nor replaced:
+ *  - "flush" (the default): writes "HTTP/1.1 <status> <reason>", a Date
+ *    field in IMF-fixdate (unless the response has its own), the response's
+ *    header fields, "Connection: close", the blank line, and the start of
+ *    the body if any; nothing else. A response that has its own Connection
+ *    field is refused with -EINVAL before a byte is written: keep-alive is
+ *    off for a connection that is handed off. It waits at most
+ *    FDPASS_FLUSH_TIMEOUT_MS for a slow client (see fdpass_write_all()).
+ *  - "none": writes nothing, for backends that speak the whole protocol.
+ *
+ * Names are 1 to FDPASS_FLUSHER_NAME_MAX characters of [A-Za-z0-9._-].
+ *
+ * fdpass_flusher_register: 0; -EEXIST (name taken; -EPERM for a built-in
+ * name), -EINVAL (bad name, fn NULL), -ENOMEM. The name is copied.
+ * fdpass_flusher_unregister: 0; -ENOENT (unknown), -EPERM (built-in),
+ * -EINVAL (bad name). It returns once every run of that provider started
+ * on another thread has returned, so the caller may then free its context;
+ * a provider may unregister itself.
+ * fdpass_flusher_lookup: 0 with *fn and *context set (either may be NULL),
+ * -ENOENT, -EINVAL. A NULL name means "flush".
+ * fdpass_flusher_run: runs the named provider (NULL means "flush") on
+ * client_fd with resp (NULL means status 200, no header field) and returns
+ * what the provider returns; -ENOENT for an unknown name, and then nothing
+ * is written. No lock is held while the provider runs.
+ * fdpass_flusher_list: writes the names, each ending in '\0', in the order
+ * registered (built-ins first), into buf if size allows, and returns the
+ * number of bytes the list takes (like snprintf: call with size 0 to learn
+ * it); -EINVAL if buf is NULL with size > 0.
+ */
+FDPASS_PUBLIC int fdpass_flusher_register(const char *name, fdpass_flusher_fn fn, void *context);
+FDPASS_PUBLIC int fdpass_flusher_unregister(const char *name);
+FDPASS_PUBLIC int fdpass_flusher_lookup(const char *name, fdpass_flusher_fn *fn, void **context);
+FDPASS_PUBLIC int fdpass_flusher_run(const char *name, int client_fd, const fdpass_response *resp);
+FDPASS_PUBLIC ssize_t fdpass_flusher_list(char *buf, size_t size);
+
+/*
+ * fdpass_url_path - the socket path of an httpd-style "fd://" URL, as used
+ * in a ProxyPass line: "fd:///run/app.sock" is "/run/app.sock";
+ * "fd://localhost/app.sock" is the relative path "localhost/app.sock" (httpd
+ * 2.4 takes it relative to its ServerRoot); "fd://@name" is the abstract
+ * name "@name". %XX escapes are decoded. Writes the path, NUL-terminated,
+ * into path and returns its length; -EINVAL (not an fd:// URL, empty path,
+ * a query or fragment, a bad or %00 escape), -ENAMETOOLONG (does not fit in
+ * size bytes).
+ */
+FDPASS_PUBLIC int fdpass_url_path(const char *url, char *path, size_t size);
+
+/*
+ * fdpass_handoff - hand a client's connection to a backend, as httpd's
+ * mod_proxy_fdpass does for one request: connect to backend (a socket path,
+ * "@name", or an "fd://" URL, see fdpass_url_path()) within timeout_ms, run
+ * the flusher (NULL means "flush") with resp on client_fd, send client_fd
+ * with fdpass_send(), and close the connection to the backend.
+ *
+ * Nothing is written to the client unless the backend's socket accepted the
+ * connection, so a caller whose hand-off failed early can still answer the
+ * client itself. client_fd stays the caller's in every case: after success
+ * the backend holds its own copy, and closing the caller's does not end the
+ * client's connection.
+ *
+ * Returns 0 on success. Errors that mean nothing was written to the client:
+ *   -ESRCH         no flusher of that name;
+ *   -EINVAL        backend NULL or a bad fd:// URL, client_fd negative;
+ *   -ENOENT, -ECONNREFUSED, -EACCES, -ENAMETOOLONG, ...: see fdpass_connect();
+ *   -ETIMEDOUT     the backend did not accept the connection in time.
+ * The one error after the flusher began, when the client may have received
+ * part of a response and should be disconnected:
+ *   -ECONNABORTED  the flusher failed, or the backend went away before the
+ *                  client's socket was sent.
+ */
+FDPASS_PUBLIC int fdpass_handoff(const char *backend, int client_fd, const char *flusher,
+                                 const fdpass_response *resp, int timeout_ms);
+
+/*
+ * The backend side: a listening socket that front-ends (libfdpass's, or
+ * httpd's mod_proxy_fdpass) connect to, and the client sockets they send.
+ * An fdpass_backend multiplexes the listener and every front-end
+ * connection behind one fd, for the caller's own event loop, or serves a
+ * simple blocking loop. It is not thread-safe: use one per thread.
+ *
+ * fdpass_backend_new: listen on path as fdpass_listen(path, mode, flags)
+ * does and return the backend in *backend: 0, or fdpass_listen()'s errors,
+ * -ENOMEM, -EINVAL. fdpass_backend_free() then removes the socket file.
+ * fdpass_backend_adopt: the same around a listening socket the caller made
+ * (socket activation); the backend owns it from then on, even on failure.
+ * fdpass_backend_free: closes the listener and every front-end connection;
+ * NULL is allowed.
+ * fdpass_backend_allow_uid: accept front-ends of this uid only (call again
+ * to allow more); others are refused as they connect. Without a call, any
+ * process that may connect to the socket is accepted. 0 or -ENOMEM.
+ * fdpass_backend_fd: the fd to poll for POLLIN (an epoll fd on Linux).
+ *
+ * fdpass_backend_recv: accept front-ends and read their messages until a
+ * client socket arrives; returns 1 with *client_fd set (close-on-exec, the
+ * caller's to close). It waits as timeout_ms says (-1 forever, 0 never):
+ * -EAGAIN or -ETIMEDOUT when nothing came. When a front-end misbehaves its
+ * connection is closed, nothing it sent is kept, and the call returns the
+ * reason so it can be logged; the backend is unharmed, call again:
+ *   -EPERM         a front-end whose uid is not allowed was refused;
+ *   -ENOMSG, -ETOOMANYREFS, -EXFULL, -EPROTO, -EBADMSG, -EMSGSIZE: its
+ *                  message was bad, see fdpass_recv();
+ *   -EMFILE, -ENFILE accept(2) found no fd free (the front-end waits in the
+ *                  backlog).
+ * Other errors (-EINVAL, -EBADF, -ENOMEM) concern the backend itself.
+ */
+typedef struct fdpass_backend fdpass_backend;
+
+FDPASS_PUBLIC int fdpass_backend_new(fdpass_backend **backend, const char *path, int mode,
+                                     int flags);
+FDPASS_PUBLIC int fdpass_backend_adopt(fdpass_backend **backend, int listen_fd);
+FDPASS_PUBLIC void fdpass_backend_free(fdpass_backend *backend);
+FDPASS_PUBLIC int fdpass_backend_allow_uid(fdpass_backend *backend, uid_t uid);
+FDPASS_PUBLIC int fdpass_backend_fd(const fdpass_backend *backend);
+FDPASS_PUBLIC int fdpass_backend_recv(fdpass_backend *backend, int *client_fd, int timeout_ms);
 
 #ifdef __cplusplus
 }

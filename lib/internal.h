@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "fdpass.h"
 
@@ -19,12 +20,36 @@
 #define FDP_MSG_NOSIGNAL MSG_NOSIGNAL
 #else
 #define FDP_MSG_NOSIGNAL 0 /* SO_NOSIGPIPE is set on the sockets we create */
+/* response.c */
+const fdpass_response *fdp_default_response(void);
+const char *fdp_response_reason(const fdpass_response *r);
+int fdp_is_token(const char *s);
+int fdp_response_head(const fdpass_response *r, time_t now, char **out, size_t *len);
+
+/* flusher.c: a run holds a reference, so the provider outlives it. */
+struct provider;
+int fdp_flusher_acquire(const char *name, struct provider **out);
+int fdp_flusher_call(struct provider *p, int client_fd, const fdpass_response *resp);
+void fdp_flusher_release(struct provider *p);
+
 #endif
 
 #ifdef MSG_CMSG_CLOEXEC
 #define FDP_MSG_CMSG_CLOEXEC MSG_CMSG_CLOEXEC
 #else
 #define FDP_MSG_CMSG_CLOEXEC 0 /* set afterwards: racy against fork+exec */
+/* response.c */
+const fdpass_response *fdp_default_response(void);
+const char *fdp_response_reason(const fdpass_response *r);
+int fdp_is_token(const char *s);
+int fdp_response_head(const fdpass_response *r, time_t now, char **out, size_t *len);
+
+/* flusher.c: a run holds a reference, so the provider outlives it. */
+struct provider;
+int fdp_flusher_acquire(const char *name, struct provider **out);
+int fdp_flusher_call(struct provider *p, int client_fd, const fdpass_response *resp);
+void fdp_flusher_release(struct provider *p);
+
 #endif
 
 /*
@@ -58,5 +83,17 @@ int fdp_wait(int fd, short events, const struct fdp_deadline *d);
 
 /* Close every fd of fds[0..n-1], keeping errno. */
 void fdp_close_all(const int *fds, size_t n);
+
+/* response.c */
+const fdpass_response *fdp_default_response(void);
+const char *fdp_response_reason(const fdpass_response *r);
+int fdp_is_token(const char *s);
+int fdp_response_head(const fdpass_response *r, time_t now, char **out, size_t *len);
+
+/* flusher.c: a run holds a reference, so the provider outlives it. */
+struct provider;
+int fdp_flusher_acquire(const char *name, struct provider **out);
+int fdp_flusher_call(struct provider *p, int client_fd, const fdpass_response *resp);
+void fdp_flusher_release(struct provider *p);
 
 #endif
