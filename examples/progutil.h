@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* What the example programs share: clock, stop signals, log lines. */
+#ifndef PROGUTIL_H
+#define PROGUTIL_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t now_ms(void);
+
+/*
+ * SIGINT and SIGTERM make the returned fd readable (a self-pipe), so that
+ * an event loop sees them among its fds; SIGPIPE is ignored. -1 on error.
+ */
+int stop_signal_fd(void);
+
+/* "name[pid]: message\n" on stderr, in one write. */
+void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The program name used by log_line(). */
+void log_set_name(const char *name);
+
+/* "host:port" of a socket's peer, for log lines. */
+void peer_name(int fd, char *buf, size_t size);
+
+#endif
