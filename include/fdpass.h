@@ -425,6 +425,123 @@ FDPASS_PUBLIC int fdpass_backend_allow_uid(fdpass_backend *backend, uid_t uid);
 FDPASS_PUBLIC int fdpass_backend_fd(const fdpass_backend *backend);
 FDPASS_PUBLIC int fdpass_backend_recv(fdpass_backend *backend, int *client_fd, int timeout_ms);
 
+/* ======================================================================
+ * Hand-off messages with metadata (added in libfdpass 1.1)
+ *
+ * httpd's message carries the client's socket and nothing else, so the
+ * backend never sees the request the front-end has already read. A
+ * metadata message carries, with the fds: the bytes the front-end already
+ * read from the client, the client's address, the address it connected to,
+ * the flusher that ran, and key/value pairs. Its wire format (a 16-byte
+ * header with magic "FDPM", version, fd count and payload length, then
+ * typed records) is specified byte by byte in PROTOCOL.md. Receivers take
+ * both forms on one connection; senders choose per message.
+ * ====================================================================== */
+
+typedef struct fdpass_meta fdpass_meta;
+
+/* Text fields of fdpass_meta_set()/fdpass_meta_get(). */
+#define FDPASS_META_CLIENT_ADDR 2 /* the client's address, e.g. "192.0.2.7:51234" */
+#define FDPASS_META_LOCAL_ADDR  3 /* the address the client connected to */
+#define FDPASS_META_FLUSHER     4 /* the flusher that ran */
+
+#define FDPASS_META_MAX_TEXT    4096     /* longest text field or pair value */
+#define FDPASS_META_MAX_KEY     255      /* longest pair key */
+#define FDPASS_META_MAX_PAIRS   64
+#define FDPASS_META_DEFAULT_MAX 1048576  /* payload bound when 0 is passed */
+#define FDPASS_META_LIMIT       67108864 /* largest payload bound allowed */
+
+/*
+ * Building and reading metadata. Text is copied; pointers returned stay
+ * valid until the object is changed or freed.
+ * fdpass_meta_new: 0 with *meta set, -EINVAL, -ENOMEM.
+ * fdpass_meta_free: NULL is allowed.
+ * fdpass_meta_set_data: the bytes already read from the client (copied;
+ *   len 0 is "none were read", which differs from never set). 0, -EINVAL,
+ *   -ENOMEM. fdpass_meta_get_data: NULL if never set, else the bytes and
+ *   *len.
+ * fdpass_meta_set: one of the FDPASS_META_* text fields; NULL clears it.
+ *   0, -EINVAL (unknown field, longer than FDPASS_META_MAX_TEXT), -ENOMEM.
+ *   fdpass_meta_get: the field, or NULL.
+ * fdpass_meta_add_pair: key of 1 to FDPASS_META_MAX_KEY characters of
+ *   [A-Za-z0-9._-], value up to FDPASS_META_MAX_TEXT bytes; keys may repeat.
+ *   0, -EINVAL, -E2BIG (more than FDPASS_META_MAX_PAIRS), -ENOMEM.
+ *   fdpass_meta_find: the first value of key, or NULL.
+ *   fdpass_meta_get_pair: pair index (0-based), 0 or -ERANGE.
+ */
+FDPASS_PUBLIC int fdpass_meta_new(fdpass_meta **meta);
+FDPASS_PUBLIC void fdpass_meta_free(fdpass_meta *meta);
+FDPASS_PUBLIC int fdpass_meta_set_data(fdpass_meta *meta, const void *data, size_t len);
+FDPASS_PUBLIC const void *fdpass_meta_get_data(const fdpass_meta *meta, size_t *len);
+FDPASS_PUBLIC int fdpass_meta_set(fdpass_meta *meta, int field, const char *value);
+FDPASS_PUBLIC const char *fdpass_meta_get(const fdpass_meta *meta, int field);
+FDPASS_PUBLIC int fdpass_meta_add_pair(fdpass_meta *meta, const char *key, const char *value);
+FDPASS_PUBLIC const char *fdpass_meta_find(const fdpass_meta *meta, const char *key);
+FDPASS_PUBLIC size_t fdpass_meta_pair_count(const fdpass_meta *meta);
+FDPASS_PUBLIC int fdpass_meta_get_pair(const fdpass_meta *meta, size_t index,
+                                       const char **key, const char **value);
+
+/*
+ * fdpass_send_meta - send nfds fds (0 to FDPASS_MAX_FDS) with meta as one
+ * metadata message; meta NULL sends httpd's plain message instead (nfds
+ * must then be 1). flags: FDPASS_NONBLOCK. timeout_ms as for
+ * fdpass_send_fds(). Once the start of the message is out the rest always
+ * follows (waiting up to timeout_ms, or FDPASS_FLUSH_TIMEOUT_MS if that is
+ * not positive), so a stream never carries half a message.
+ * Returns 0, or a negative errno: -EINVAL, -E2BIG, -EBADF, -EAGAIN and
+ * -ETIMEDOUT (nothing was sent), -EPIPE, -ENOMEM, -ECONNABORTED (part of the
+ * message went out but not the rest: close the connection).
+ */
+FDPASS_PUBLIC int fdpass_send_meta(int sock, const int *fds, size_t nfds,
+                                   const fdpass_meta *meta, int flags, int timeout_ms);
+
+/*
+ * fdpass_recv_meta - receive one message of either form: up to *nfds fds
+ * into fds (at least 1), and for a metadata message a new fdpass_meta in
+ * *meta (the caller frees it); for httpd's plain message *meta is NULL.
+ * max_payload bounds the payload (0: FDPASS_META_DEFAULT_MAX; at most
+ * FDPASS_META_LIMIT). Works on SOCK_STREAM, where the payload may come over
+ * several reads and the fds stay tied to their message, and on
+ * SOCK_SEQPACKET. flags: FDPASS_NONBLOCK; timeout_ms bounds the wait for a
+ * message to begin, and (or FDPASS_FLUSH_TIMEOUT_MS if not positive) for the
+ * rest of one that has begun.
+ *
+ * Returns 1 with *nfds and *meta set; 0 at end of stream; or a negative
+ * errno, with every fd that came closed, *nfds 0 and *meta NULL. After
+ * these the connection is out of step and must be closed:
+ *   -EBADMSG          malformed: bad magic, fd count not the header's,
+ *                     bad records, fds in the middle of a message, or a
+ *                     plain message that is not exactly one '\0' byte;
+ *   -EPROTONOSUPPORT  a format version this library does not know;
+ *   -EMSGSIZE         payload larger than max_payload (on a stream it is
+ *                     not read: the connection must be dropped);
+ *   -ECONNRESET       end of stream in the middle of a message;
+ *   -ETIMEDOUT        the rest of a message did not come in time.
+ * And as for fdpass_recv_fds(): -ENOMSG (a plain message without its fd),
+ * -ETOOMANYREFS, -EXFULL, -EPROTO, -EAGAIN, -ETIMEDOUT, -EINVAL, -ENOMEM.
+ */
+FDPASS_PUBLIC int fdpass_recv_meta(int sock, int *fds, size_t *nfds, fdpass_meta **meta,
+                                   size_t max_payload, int flags, int timeout_ms);
+
+/*
+ * fdpass_handoff_meta - fdpass_handoff() sending a metadata message with
+ * the client's socket; if meta has no FDPASS_META_FLUSHER field, the name
+ * of the flusher that ran is sent in it. meta NULL: exactly fdpass_handoff().
+ */
+FDPASS_PUBLIC int fdpass_handoff_meta(const char *backend, int client_fd, const char *flusher,
+                                      const fdpass_response *resp, const fdpass_meta *meta,
+                                      int timeout_ms);
+
+/*
+ * fdpass_backend_recv_meta - fdpass_backend_recv() that also hands out the
+ * metadata of the message (NULL for httpd's plain message) in *meta, for
+ * the caller to free. Front-ends may send either form. A front-end whose
+ * message has begun must send the rest within a second, or it is dropped
+ * with -ETIMEDOUT.
+ */
+FDPASS_PUBLIC int fdpass_backend_recv_meta(fdpass_backend *backend, int *client_fd,
+                                           fdpass_meta **meta, int timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

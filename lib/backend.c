@@ -13,6 +13,9 @@
 
 #include "internal.h"
 
+/* How long a front-end may take to send the rest of a message it began. */
+#define REST_MS 1000
+
 #ifdef __linux__
 #include <sys/epoll.h>
 
@@ -208,9 +211,9 @@ static size_t conn_index(const fdpass_backend *b, int fd)
 }
 
 /* Handle one ready fd: 1 with *client_fd, 0 to go on, or an error to report. */
-static int handle(fdpass_backend *b, int fd, int *client_fd)
+static int handle(fdpass_backend *b, int fd, int *client_fd, fdpass_meta **meta)
 {
-	size_t i;
+	size_t i, n = 1;
 	int r;
 
 	if (fd == b->listen_fd) {
@@ -220,21 +223,25 @@ static int handle(fdpass_backend *b, int fd, int *client_fd)
 	i = conn_index(b, fd);
 	if (i == b->nconns)
 		return 0;
-	r = fdpass_recv(fd, client_fd);
+	r = fdp_recv_message(fd, client_fd, &n, meta, 0, FDPASS_NONBLOCK, 0, REST_MS);
 	if (r == 1 || r == -EAGAIN)
 		return r == 1;
 	drop(b, i); /* end of stream, or a front-end that broke the protocol */
 	return r;
 }
 
-FDPASS_EXPORT int fdpass_backend_recv(fdpass_backend *b, int *client_fd, int timeout_ms)
+FDPASS_EXPORT int fdpass_backend_recv_meta(fdpass_backend *b, int *client_fd,
+					   fdpass_meta **meta, int timeout_ms)
 {
 	struct fdp_deadline dl;
+	fdpass_meta *ignored = NULL;
 	int wait_ms = 0;
 
 	if (!b || !client_fd)
 		return -EINVAL;
 	*client_fd = -1;
+	if (meta)
+		*meta = NULL;
 	fdp_deadline_init(&dl, timeout_ms);
 	for (;;) {
 		struct epoll_event ev[16];
@@ -244,8 +251,10 @@ FDPASS_EXPORT int fdpass_backend_recv(fdpass_backend *b, int *client_fd, int tim
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		for (i = 0; i < n; i++) {
-			int r = handle(b, ev[i].data.fd, client_fd);
+			int r = handle(b, ev[i].data.fd, client_fd, meta ? meta : &ignored);
 
+			fdpass_meta_free(ignored);
+			ignored = NULL;
 			if (r != 0)
 				return r;
 		}
@@ -257,6 +266,11 @@ FDPASS_EXPORT int fdpass_backend_recv(fdpass_backend *b, int *client_fd, int tim
 		if (wait_ms == 0)
 			return -ETIMEDOUT;
 	}
+}
+
+FDPASS_EXPORT int fdpass_backend_recv(fdpass_backend *b, int *client_fd, int timeout_ms)
+{
+	return fdpass_backend_recv_meta(b, client_fd, NULL, timeout_ms);
 }
 
 #else /* no epoll: the backend object is not available */
@@ -293,11 +307,19 @@ FDPASS_EXPORT int fdpass_backend_fd(const fdpass_backend *backend)
 	return -ENOSYS;
 }
 
-FDPASS_EXPORT int fdpass_backend_recv(fdpass_backend *backend, int *client_fd, int timeout_ms)
+FDPASS_EXPORT int fdpass_backend_recv_meta(fdpass_backend *backend, int *client_fd,
+					   fdpass_meta **meta, int timeout_ms)
 {
 	(void)backend, (void)timeout_ms;
 	if (client_fd)
 		*client_fd = -1;
+	if (meta)
+		*meta = NULL;
 	return -ENOSYS;
+}
+
+FDPASS_EXPORT int fdpass_backend_recv(fdpass_backend *backend, int *client_fd, int timeout_ms)
+{
+	return fdpass_backend_recv_meta(backend, client_fd, NULL, timeout_ms);
 }
 #endif

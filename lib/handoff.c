@@ -48,8 +48,8 @@ FDPASS_EXPORT int fdpass_url_path(const char *url, char *path, size_t size)
 	return n > INT_MAX ? -ENAMETOOLONG : (int)n;
 }
 
-FDPASS_EXPORT int fdpass_handoff(const char *backend, int client_fd, const char *flusher,
-				 const fdpass_response *resp, int timeout_ms)
+static int handoff(const char *backend, int client_fd, const char *flusher,
+		   const fdpass_response *resp, const fdpass_meta *meta, int timeout_ms)
 {
 	char path[PATH_MAX];
 	struct provider *p;
@@ -76,7 +76,21 @@ FDPASS_EXPORT int fdpass_handoff(const char *backend, int client_fd, const char 
 	r = fdp_flusher_call(p, client_fd, resp);
 	fdp_flusher_release(p);
 	if (r == 0)
-		r = fdpass_send(conn, client_fd);
+		r = fdp_send_message(conn, &client_fd, 1, meta,
+				     flusher ? flusher : FDPASS_FLUSHER_DEFAULT, 0, timeout_ms);
 	close(conn);
 	return r < 0 ? -ECONNABORTED : 0;
+}
+
+FDPASS_EXPORT int fdpass_handoff(const char *backend, int client_fd, const char *flusher,
+				 const fdpass_response *resp, int timeout_ms)
+{
+	return handoff(backend, client_fd, flusher, resp, NULL, timeout_ms);
+}
+
+FDPASS_EXPORT int fdpass_handoff_meta(const char *backend, int client_fd, const char *flusher,
+				      const fdpass_response *resp, const fdpass_meta *meta,
+				      int timeout_ms)
+{
+	return handoff(backend, client_fd, flusher, resp, meta, timeout_ms);
 }

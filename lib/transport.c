@@ -37,7 +37,7 @@ static int carries_fds(const struct cmsghdr *cmsg)
 	return cmsg->cmsg_type == SCM_RIGHTS;
 }
 
-static int is_stream(int sock)
+int fdp_is_stream(int sock)
 {
 	int type = 0;
 	socklen_t len = sizeof(type);
@@ -74,14 +74,9 @@ static ssize_t send_msg(int sock, const int *fds, size_t nfds,
 	return n < 0 ? -errno : n;
 }
 
-/*
- * One recvmsg(). The fds that arrive go to fds[] while there is room (max);
- * all of them are closed and an error returned if there are more, if the
- * control data was truncated, or if a control message other than
- * SCM_RIGHTS came. *nfds is the count handed out; 0 on any error.
- */
-static ssize_t recv_msg(int sock, int *fds, size_t max, size_t *nfds,
-			void *buf, size_t len, int msgflags)
+/* See internal.h. */
+ssize_t fdp_recv_msg(int sock, int *fds, size_t max, size_t *nfds,
+		     void *buf, size_t len, int msgflags)
 {
 	union {
 		struct cmsghdr align;
@@ -155,7 +150,7 @@ static ssize_t recv_msg(int sock, int *fds, size_t max, size_t *nfds,
 		n = -ETOOMANYREFS;
 	else if (unexpected)
 		n = -EPROTO;
-	else if ((msg.msg_flags & MSG_TRUNC) && !is_stream(sock))
+	else if ((msg.msg_flags & MSG_TRUNC) && !fdp_is_stream(sock))
 		n = -EMSGSIZE;
 	if (n < 0) {
 		fdp_close_all(fds, got);
@@ -186,7 +181,7 @@ FDPASS_EXPORT int fdpass_recv(int sock, int *fd)
 	if (!fd)
 		return -EINVAL;
 	*fd = -1;
-	n = recv_msg(sock, &got, 1, &nfds, &byte, 1, 0);
+	n = fdp_recv_msg(sock, &got, 1, &nfds, &byte, 1, 0);
 	if (n < 0)
 		return (int)n;
 	if (n == 0)
@@ -247,13 +242,13 @@ FDPASS_EXPORT ssize_t fdpass_recv_fds(int sock, int *fds, size_t *nfds,
 	    (max > 0 && !fds))
 		return -EINVAL;
 	/* Packets keep their boundaries: one packet is one message. */
-	if ((flags & FDPASS_WAITALL) && !is_stream(sock))
+	if ((flags & FDPASS_WAITALL) && !fdp_is_stream(sock))
 		flags &= ~FDPASS_WAITALL;
 
 	fdp_deadline_init(&dl, (flags & FDPASS_NONBLOCK) ? 0 : timeout_ms);
 	for (;;) {
 		/* After the first byte, any fd belongs to another message. */
-		ssize_t n = recv_msg(sock, received ? NULL : fds,
+		ssize_t n = fdp_recv_msg(sock, received ? NULL : fds,
 				     received ? 0 : max, received ? &none : &got,
 				     (char *)buf + received, len - received,
 				     fdp_deadline_msgflags(&dl));
