@@ -19,13 +19,16 @@
 
 #include <fdpass.h>
 
+#include "http-head.h"
 #include "progutil.h"
 
-#define LINGER_MS 2000 /* how long to drain a client after the response */
+#define LINGER_MS 2000            /* draining a client after the response */
+#define IDLE_MS 10000             /* a client that sends or takes nothing */
+#define MAX_REQUEST (64u << 20)   /* request bytes held for --echo */
 
 static const char usage[] =
 "Usage: fdpass-backend --listen PATH [--mode OCTAL] [--body TEXT | --file FILE]\n"
-"                      [--headers] [--allow-uid UID]...\n"
+"                      [--headers] [--echo] [--keep-alive] [--allow-uid UID]...\n"
 "\n"
 "Receive client sockets over the unix socket PATH, as sent by fdpass-frontend\n"
 "or by Apache httpd's mod_proxy_fdpass, and answer each client directly: write\n"
@@ -42,6 +45,16 @@ static const char usage[] =
 "  --file FILE       send the content of FILE instead\n"
 "  --headers         write \"HTTP/1.1 200 OK\", Content-Length and\n"
 "                    \"Connection: close\" before the body\n"
+"  --echo            answer with the request itself: its head as the front-end\n"
+"                    read it, the client's address, then the whole request body\n"
+"                    (first the bytes the front-end had read, then the rest from\n"
+"                    the socket); needs a front-end that sends metadata\n"
+"                    (fdpass-frontend's meta=on); says so when none came\n"
+"  --keep-alive      when a front-end hands a connection over for good (metadata\n"
+"                    with flusher \"none\": fdpass-frontend's keepalive=on),\n"
+"                    serve every request on it, pipelined ones included, with\n"
+"                    Content-Length, until the client closes or asks to\n"
+"                    (idle connections are closed after 10 s)\n"
 "  --allow-uid UID   accept front-ends running as UID (a number or a user\n"
 "                    name) only; may be repeated; default: anyone who can\n"
 "                    connect to the socket\n"
@@ -54,55 +67,84 @@ static const char usage[] =
 "  ProxyPassMatch \"^/app/(.*)$\" \"fd://localhost/app.sock$2\"\n"
 "  fdpass-backend --listen /srv/httpd/localhost/app.sock --mode 0666\n";
 
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
 struct client {
 	int fd;
+	int metadata;   /* a metadata message came with the socket */
+	int own;        /* keep-alive: the connection is ours for good */
+	int answered;   /* one-shot: the response is built */
+	int closing;    /* close once out is written */
+	int eof;        /* the client has closed its side */
+	int lingering;  /* half-closed, draining before close */
+	int64_t deadline;
+	struct buf in;  /* request bytes not yet answered */
+	struct buf out; /* response bytes not yet sent */
 	size_t sent;
-	int64_t linger_until; /* 0 while writing */
-	char name[64];
+	char name[80];
 };
 
 struct server {
 	fdpass_backend *backend;
-	char *response;
-	size_t response_len;
-	struct client *clients;
+	char *body;
+	size_t body_len;
+	int headers, echo, keep_alive;
+	struct client **clients;
 	size_t nclients, cap;
 };
+
+static int buf_add(struct buf *b, const void *data, size_t len)
+{
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *grown;
+
+		while (cap < b->len + len)
+			cap *= 2;
+		grown = realloc(b->p, cap);
+		if (!grown)
+			return -1;
+		b->p = grown;
+		b->cap = cap;
+	}
+	if (len)
+		memcpy(b->p + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+static void buf_consume(struct buf *b, size_t n)
+{
+	memmove(b->p, b->p + n, b->len - n);
+	b->len -= n;
+}
 
 static int read_file(const char *path, char **out, size_t *len)
 {
 	FILE *f = fopen(path, "rbe");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
+	struct buf b = { 0 };
+	char chunk[65536];
+	size_t got;
 
 	if (!f)
 		return -errno;
-	for (;;) {
-		size_t got;
-
-		if (n == cap) {
-			char *grown = realloc(buf, cap = cap ? cap * 2 : 65536);
-
-			if (!grown) {
-				free(buf);
-				fclose(f);
-				return -ENOMEM;
-			}
-			buf = grown;
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_add(&b, chunk, got) < 0) {
+			free(b.p);
+			fclose(f);
+			return -ENOMEM;
 		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
 	if (ferror(f)) {
-		free(buf);
+		free(b.p);
 		fclose(f);
 		return -EIO;
 	}
 	fclose(f);
-	*out = buf;
-	*len = n;
+	*out = b.p;
+	*len = b.len;
 	return 0;
 }
 
@@ -125,100 +167,241 @@ static int parse_uid(const char *s, uid_t *uid)
 	return 0;
 }
 
-/* The whole response, headers (if asked for) and body, built once. */
-static int build_response(struct server *s, const char *body, size_t body_len, int headers)
+/* A response to c: a status line and headers if asked for, then body. */
+static int respond(struct client *c, int with_head, int keep, const char *a, size_t alen,
+		   const char *b, size_t blen)
 {
 	char head[256];
 	int n = 0;
 
-	if (headers)
+	if (with_head)
 		n = snprintf(head, sizeof(head),
 			     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-			     "Content-Length: %zu\r\nConnection: close\r\n\r\n", body_len);
-	s->response = malloc((size_t)n + body_len + 1);
-	if (!s->response)
-		return -ENOMEM;
-	memcpy(s->response, head, (size_t)n);
-	memcpy(s->response + n, body, body_len);
-	s->response_len = (size_t)n + body_len;
-	return 0;
+			     "Content-Length: %zu\r\n%s\r\n", alen + blen,
+			     keep ? "" : "Connection: close\r\n");
+	return buf_add(&c->out, head, (size_t)n) < 0 || buf_add(&c->out, a, alen) < 0 ||
+	       buf_add(&c->out, b, blen) < 0 ? -1 : 0;
+}
+
+/*
+ * The echo of one request: its head exactly as received, the client's
+ * address, then its body.
+ */
+static int respond_echo(struct client *c, int with_head, int keep, const char *req,
+			size_t head_len, size_t body_len)
+{
+	struct buf e = { 0 };
+	char line[128];
+	int n = snprintf(line, sizeof(line), "client: %s\n\n", c->name), r;
+
+	r = buf_add(&e, req, head_len) < 0 || buf_add(&e, line, (size_t)n) < 0 ||
+	    buf_add(&e, req + head_len, body_len) < 0 ||
+	    respond(c, with_head, keep, e.p, e.len, NULL, 0) < 0 ? -1 : 0;
+	free(e.p);
+	return r;
+}
+
+static int wants_close(const struct http_head *h, const char *req)
+{
+	const char *v;
+	size_t len;
+
+	if (http_head_field(req, h->head_len, "Connection", &v, &len))
+		return (len == 5 && !strncasecmp(v, "close", 5)) ||
+		       (h->minor_version == 0 && !(len == 10 && !strncasecmp(v, "keep-alive", 10)));
+	return h->minor_version == 0;
+}
+
+/*
+ * Turn the request bytes that have come into responses. One-shot: one
+ * response, then the connection ends. Keep-alive: one response per complete
+ * request, pipelined ones included, until one asks to close.
+ */
+static int advance(struct server *s, struct client *c)
+{
+	for (;;) {
+		struct http_head h;
+		size_t body_len;
+		enum http_head_result r;
+
+		if (c->closing || (c->answered && !c->own))
+			return 0;
+		if (!s->echo && !c->own) {
+			c->answered = c->closing = 1;
+			return respond(c, s->headers, 0, s->body, s->body_len, NULL, 0);
+		}
+		if (!c->metadata) {
+			static const char none[] =
+				"no metadata came: the front-end sent the plain fdpass message "
+				"(the client's socket and nothing else), as Apache httpd does\n";
+
+			c->answered = c->closing = 1;
+			return respond(c, s->headers, 0, none, sizeof(none) - 1, NULL, 0);
+		}
+		r = http_head_parse(c->in.p, c->in.len, (size_t)-2, &h);
+		if (r == HTTP_HEAD_INCOMPLETE && !c->eof)
+			return 0;
+		if (r != HTTP_HEAD_COMPLETE || http_head_body_length(c->in.p, h.head_len, &body_len) < 0) {
+			static const char bad[] = "the request could not be read (malformed, "
+						  "chunked, or cut short)\n";
+
+			c->answered = c->closing = 1;
+			if (c->in.len == 0 && c->eof && c->own)
+				return 0; /* the client is done with us */
+			return respond(c, s->headers || c->own, 0, bad, sizeof(bad) - 1, NULL, 0);
+		}
+		if (c->in.len < h.head_len + body_len) {
+			if (!c->eof)
+				return 0; /* the rest of the body comes from the socket */
+			body_len = c->in.len - h.head_len;
+			c->closing = 1;
+		}
+		c->answered = 1;
+		if (!c->own) {
+			c->closing = 1;
+			return respond_echo(c, s->headers, 0, c->in.p, h.head_len, body_len);
+		}
+		if (wants_close(&h, c->in.p))
+			c->closing = 1;
+		if ((s->echo ? respond_echo(c, 1, !c->closing, c->in.p, h.head_len, body_len)
+			     : respond(c, 1, !c->closing, s->body, s->body_len, NULL, 0)) < 0)
+			return -1;
+		buf_consume(&c->in, h.head_len + body_len);
+	}
 }
 
 static void drop_client(struct server *s, size_t i)
 {
-	close(s->clients[i].fd);
+	struct client *c = s->clients[i];
+
+	close(c->fd);
+	free(c->in.p);
+	free(c->out.p);
+	free(c);
 	s->clients[i] = s->clients[--s->nclients];
 }
 
-static int add_client(struct server *s, int fd)
+static int add_client(struct server *s, int fd, const fdpass_meta *meta)
 {
 	struct client *c;
+	const char *flusher = fdpass_meta_get(meta, FDPASS_META_FLUSHER);
+	const char *addr = fdpass_meta_get(meta, FDPASS_META_CLIENT_ADDR);
+	const void *data;
+	size_t len = 0;
 	int fl = fcntl(fd, F_GETFL);
 
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
+		return -1;
 	if (s->nclients == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct client *grown = realloc(s->clients, cap * sizeof(*grown));
+		struct client **grown = realloc(s->clients, cap * sizeof(*grown));
 
 		if (!grown)
-			return -ENOMEM;
+			return -1;
 		s->clients = grown;
 		s->cap = cap;
 	}
-	c = &s->clients[s->nclients++];
-	memset(c, 0, sizeof(*c));
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -1;
 	c->fd = fd;
-	peer_name(fd, c->name, sizeof(c->name));
-	log_line("client %s: sending %zu bytes", c->name, s->response_len);
+	c->metadata = meta != NULL;
+	/* The connection is ours only if no flusher has answered already. */
+	c->own = s->keep_alive && meta && flusher && !strcmp(flusher, "none");
+	c->deadline = now_ms() + IDLE_MS;
+	data = fdpass_meta_get_data(meta, &len);
+	if (data && buf_add(&c->in, data, len) < 0) {
+		free(c);
+		return -1;
+	}
+	if (addr)
+		snprintf(c->name, sizeof(c->name), "%s", addr);
+	else
+		peer_name(fd, c->name, sizeof(c->name));
+	s->clients[s->nclients++] = c;
+	if (meta)
+		log_line("client %s: metadata message, %zu bytes already read, flusher %s%s",
+			 c->name, len, flusher ? flusher : "-", c->own ? ", keep-alive" : "");
+	else
+		log_line("client %s: plain message", c->name);
+	if (advance(s, c) < 0) {
+		s->nclients--;
+		c->fd = -1;
+		free(c->in.p);
+		free(c->out.p);
+		free(c);
+		return -1;
+	}
 	return 0;
 }
 
-/* Write what the socket takes; once all is out, half-close and drain. */
-static void serve_client(struct server *s, size_t i)
+/* Readable: request bytes (or, while lingering, bytes to throw away). */
+static int on_input(struct server *s, struct client *c)
 {
-	struct client *c = &s->clients[i];
+	char chunk[65536];
+	ssize_t n = recv(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
 
-	if (c->linger_until) {
-		char junk[4096];
-		ssize_t n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
-
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			drop_client(s, i);
-		return;
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	if (n == 0) {
+		c->eof = 1;
+		if (c->lingering)
+			return -1;
+	} else if (c->lingering) {
+		return 0;
+	} else if (c->in.len + (size_t)n > MAX_REQUEST || buf_add(&c->in, chunk, (size_t)n) < 0) {
+		return -1;
 	}
-	while (c->sent < s->response_len) {
-		ssize_t n = send(c->fd, s->response + c->sent, s->response_len - c->sent,
+	c->deadline = now_ms() + IDLE_MS;
+	if (advance(s, c) < 0)
+		return -1;
+	return c->eof && c->sent == c->out.len && !c->closing ? -1 : 0;
+}
+
+/* Writable: send what the socket takes; once all is out, maybe finish. */
+static int on_output(struct client *c)
+{
+	while (c->sent < c->out.len) {
+		ssize_t n = send(c->fd, c->out.p + c->sent, c->out.len - c->sent,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
-				return;
+				return 0;
 			log_line("client %s: %s after %zu bytes", c->name, strerror(errno), c->sent);
-			drop_client(s, i);
-			return;
+			return -1;
 		}
 		c->sent += (size_t)n;
 	}
-	/*
-	 * Closing a socket with unread request bytes would reset the
-	 * connection and could destroy the response in flight: half-close,
-	 * and read until the client closes too (or a while has passed).
-	 */
-	shutdown(c->fd, SHUT_WR);
-	c->linger_until = now_ms() + LINGER_MS;
+	c->out.len = c->sent = 0;
+	c->deadline = now_ms() + IDLE_MS;
+	if (c->closing) {
+		/*
+		 * Closing a socket with unread request bytes would reset the
+		 * connection and could destroy the response in flight:
+		 * half-close, and read until the client closes too.
+		 */
+		shutdown(c->fd, SHUT_WR);
+		c->lingering = 1;
+		c->deadline = now_ms() + LINGER_MS;
+	} else if (c->eof) {
+		return -1;
+	}
+	return 0;
 }
 
 static void receive_clients(struct server *s)
 {
 	for (;;) {
-		int fd, r = fdpass_backend_recv(s->backend, &fd, 0);
+		fdpass_meta *meta;
+		int fd, r = fdpass_backend_recv_meta(s->backend, &fd, &meta, 0);
 
 		if (r == 1) {
-			if (add_client(s, fd) < 0) {
-				log_line("dropping a client: %s", strerror(errno));
+			if (add_client(s, fd, meta) < 0) {
+				log_line("dropping a client: out of memory");
 				close(fd);
 			}
+			fdpass_meta_free(meta);
 			continue;
 		}
 		if (r == -EAGAIN)
@@ -227,10 +410,19 @@ static void receive_clients(struct server *s)
 			log_line("refused a front-end: its uid is not allowed");
 			continue;
 		}
-		log_line("front-end connection: %s", fdpass_strerror(r));
+		log_line("front-end connection dropped: %s", fdpass_strerror(r));
 		if (r == -EMFILE || r == -ENFILE || r == -ENOMEM)
 			return; /* retried on the next round */
 	}
+}
+
+static short events_of(const struct client *c)
+{
+	short ev = c->sent < c->out.len ? POLLOUT : 0;
+
+	if (c->lingering || (!c->closing && !c->eof))
+		ev |= POLLIN;
+	return ev;
 }
 
 static int run(struct server *s, int stop_fd)
@@ -255,12 +447,11 @@ static int run(struct server *s, int stop_fd)
 		pfd[0] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = fdpass_backend_fd(s->backend), .events = POLLIN };
 		for (i = 0; i < s->nclients; i++) {
-			struct client *c = &s->clients[i];
+			const struct client *c = s->clients[i];
 
-			pfd[i + 2] = (struct pollfd){ .fd = c->fd,
-						      .events = c->linger_until ? POLLIN : POLLOUT };
-			if (c->linger_until && (next < 0 || c->linger_until < next))
-				next = c->linger_until;
+			pfd[i + 2] = (struct pollfd){ .fd = c->fd, .events = events_of(c) };
+			if (next < 0 || c->deadline < next)
+				next = c->deadline;
 		}
 		timeout = next < 0 ? -1 : next <= now ? 0 : (int)(next - now);
 		r = poll(pfd, n, timeout);
@@ -275,9 +466,19 @@ static int run(struct server *s, int stop_fd)
 		/* Back to front, so that dropping a client moves only served ones. */
 		now = now_ms();
 		for (i = s->nclients; i-- > 0;) {
-			if (pfd[i + 2].revents)
-				serve_client(s, i);
-			else if (s->clients[i].linger_until && s->clients[i].linger_until <= now)
+			struct client *c = s->clients[i];
+			short rev = pfd[i + 2].revents;
+			int done = 0;
+
+			if (rev & POLLOUT)
+				done = on_output(c) < 0;
+			if (!done && (rev & (POLLIN | POLLHUP | POLLERR)))
+				done = on_input(s, c) < 0;
+			if (!done && c->sent < c->out.len && !(rev & POLLOUT))
+				done = on_output(c) < 0; /* new output: try at once */
+			if (!done && !rev && c->deadline <= now)
+				done = 1; /* idle, or done lingering */
+			if (done)
 				drop_client(s, i);
 		}
 		if (pfd[1].revents)
@@ -293,16 +494,18 @@ int main(int argc, char **argv)
 		{ "body", required_argument, NULL, 'b' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "headers", no_argument, NULL, 'H' },
+		{ "echo", no_argument, NULL, 'e' },
+		{ "keep-alive", no_argument, NULL, 'k' },
 		{ "allow-uid", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL, *body = NULL, *file = NULL;
 	uid_t *uids = NULL;
-	size_t nuids = 0, i, body_len = 0;
+	size_t nuids = 0, i;
 	struct server s = { 0 };
-	char *file_body = NULL, *end;
-	int mode = 0660, headers = 0, opt, stop_fd, r;
+	char *end;
+	int mode = 0660, opt, stop_fd, r;
 
 	log_set_name("fdpass-backend");
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -326,7 +529,13 @@ int main(int argc, char **argv)
 			file = optarg;
 			break;
 		case 'H':
-			headers = 1;
+			s.headers = 1;
+			break;
+		case 'e':
+			s.echo = 1;
+			break;
+		case 'k':
+			s.keep_alive = 1;
 			break;
 		case 'u': {
 			uid_t *grown = realloc(uids, (nuids + 1) * sizeof(*grown));
@@ -356,20 +565,17 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (file) {
-		r = read_file(file, &file_body, &body_len);
+		r = read_file(file, &s.body, &s.body_len);
 		if (r < 0) {
 			fprintf(stderr, "fdpass-backend: %s: %s\n", file, strerror(-r));
 			return 1;
 		}
-		body = file_body;
 	} else {
-		if (!body)
-			body = "Hello from fdpass-backend\n";
-		body_len = strlen(body);
+		s.body = strdup(body ? body : "Hello from fdpass-backend\n");
+		if (!s.body)
+			return 1;
+		s.body_len = strlen(s.body);
 	}
-	if (build_response(&s, body, body_len, headers) < 0)
-		return 1;
-	free(file_body);
 
 	stop_fd = stop_signal_fd();
 	if (stop_fd < 0) {
@@ -394,7 +600,7 @@ int main(int argc, char **argv)
 	fdpass_backend_free(s.backend);
 	log_line("stopped");
 	free(s.clients);
-	free(s.response);
+	free(s.body);
 	free(uids);
 	return r < 0 ? 1 : 0;
 }

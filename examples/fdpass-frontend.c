@@ -28,7 +28,8 @@
 
 static const char usage[] =
 "Usage: fdpass-frontend --listen HOST:PORT\n"
-"                       --route PREFIX=SOCKETPATH[,flusher=NAME] [--route ...]\n"
+"                       --route PREFIX=SOCKETPATH[,flusher=NAME][,meta=on][,keepalive=on]\n"
+"                       [--route ...]\n"
 "                       [--timeout MS]\n"
 "\n"
 "Accept HTTP/1.x connections on HOST:PORT, read each request head, and hand\n"
@@ -41,12 +42,18 @@ static const char usage[] =
 "\n"
 "Options:\n"
 "  --listen HOST:PORT  address to accept clients on ([::1]:8080 for IPv6)\n"
-"  --route PREFIX=SOCKETPATH[,flusher=NAME]\n"
+"  --route PREFIX=SOCKETPATH[,flusher=NAME][,meta=on][,keepalive=on]\n"
 "                      requests whose path starts with PREFIX go to the\n"
 "                      backend listening on SOCKETPATH (\"@name\" for an\n"
 "                      abstract name, or an httpd-style fd:// URL); NAME is\n"
 "                      \"flush\" (default: 200 OK, Date, Server, Connection:\n"
-"                      close) or \"none\" (the backend writes everything)\n"
+"                      close) or \"none\" (the backend writes everything);\n"
+"                      meta=on sends, with the socket, the bytes already read\n"
+"                      from the client and its address (libfdpass's metadata\n"
+"                      message; httpd's plain message otherwise);\n"
+"                      keepalive=on (with flusher=none,meta=on) hands the\n"
+"                      connection over for good: the backend answers every\n"
+"                      further request on it itself\n"
 "  --timeout MS        how long a client may take to send its request head,\n"
 "                      and a backend to accept the connection (default 10000)\n"
 "  --help              show this text\n"
@@ -67,6 +74,8 @@ struct route {
 	size_t prefix_len;
 	char *backend;
 	char *flusher; /* NULL: "flush" */
+	int meta;      /* send the bytes read and the addresses along */
+	int keepalive; /* the backend keeps the connection for good */
 };
 
 enum client_state { READING, WAITING_BACKEND, LINGERING };
@@ -117,10 +126,17 @@ static int parse_route(const char *arg, struct route *r)
 			*next++ = '\0';
 		if (!strncmp(opts, "flusher=", 8) && opts[8])
 			r->flusher = opts + 8;
+		else if (!strcmp(opts, "meta=on") || !strcmp(opts, "meta=off"))
+			r->meta = opts[6] == 'n';
+		else if (!strcmp(opts, "keepalive=on") || !strcmp(opts, "keepalive=off"))
+			r->keepalive = opts[11] == 'n';
 		else
 			return -1;
 		opts = next;
 	}
+	/* A connection handed over for good: nobody else may answer on it. */
+	if (r->keepalive && (!r->meta || !r->flusher || strcmp(r->flusher, "none")))
+		return -1;
 	return 0;
 }
 
@@ -215,7 +231,27 @@ static void answer(struct client *c, int status, const char *why)
 static int hand_off(struct frontend *f, struct client *c)
 {
 	const struct route *r = c->route;
-	int ret = fdpass_handoff(r->backend, c->fd, r->flusher, f->ok, 0);
+	fdpass_meta *meta = NULL;
+	int ret;
+
+	if (r->meta) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char local[80];
+
+		/* Everything read so far, pipelined requests included. */
+		if (fdpass_meta_new(&meta) < 0 || fdpass_meta_set_data(meta, c->head, c->len) < 0 ||
+		    fdpass_meta_set(meta, FDPASS_META_CLIENT_ADDR, c->name) < 0) {
+			fdpass_meta_free(meta);
+			answer(c, 500, "out of memory");
+			return 0;
+		}
+		if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0 &&
+		    sock_name(&ss, len, local, sizeof(local)) == 0)
+			fdpass_meta_set(meta, FDPASS_META_LOCAL_ADDR, local);
+	}
+	ret = fdpass_handoff_meta(r->backend, c->fd, r->flusher, f->ok, meta, 0);
+	fdpass_meta_free(meta);
 
 	switch (ret) {
 	case 0:
@@ -432,7 +468,8 @@ int main(int argc, char **argv)
 			f.routes = grown;
 			if (parse_route(optarg, &f.routes[f.nroutes++]) < 0) {
 				fprintf(stderr, "fdpass-frontend: bad --route '%s': want "
-					"PREFIX=SOCKETPATH[,flusher=NAME]\n", optarg);
+					"PREFIX=SOCKETPATH[,flusher=NAME][,meta=on][,keepalive=on];\n"
+					"keepalive=on needs flusher=none,meta=on\n", optarg);
 				return 2;
 			}
 			break;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <string.h>
+#include <strings.h>
 
 #include "http-head.h"
 
@@ -112,4 +113,53 @@ enum http_head_result http_head_parse(const char *buf, size_t len, size_t max,
 		}
 		off += eol;
 	}
+}
+
+int http_head_field(const char *buf, size_t head_len, const char *name,
+		    const char **value, size_t *len)
+{
+	size_t off = 0, eol, nlen = strlen(name);
+	long n = line_length(buf, head_len, &eol); /* the request line */
+
+	while (n >= 0 && (off += eol) < head_len) {
+		const char *line = buf + off, *v, *end;
+
+		n = line_length(line, head_len - off, &eol);
+		if (n <= 0)
+			break;
+		if ((size_t)n <= nlen || line[nlen] != ':' || strncasecmp(line, name, nlen))
+			continue;
+		v = line + nlen + 1;
+		end = line + n;
+		while (v < end && (*v == ' ' || *v == '\t'))
+			v++;
+		while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		*value = v;
+		*len = (size_t)(end - v);
+		return 1;
+	}
+	return 0;
+}
+
+int http_head_body_length(const char *buf, size_t head_len, size_t *length)
+{
+	const char *v;
+	size_t len, i, n = 0;
+
+	if (http_head_field(buf, head_len, "Transfer-Encoding", &v, &len))
+		return -1;
+	if (!http_head_field(buf, head_len, "Content-Length", &v, &len)) {
+		*length = 0;
+		return 0;
+	}
+	if (len == 0 || len > 15)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		n = n * 10 + (size_t)(v[i] - '0');
+	}
+	*length = n;
+	return 0;
 }

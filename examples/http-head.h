@@ -37,4 +37,19 @@ struct http_head {
 enum http_head_result http_head_parse(const char *buf, size_t len, size_t max,
 				      struct http_head *head);
 
+/*
+ * The value of the first header field called name (case-insensitive) in a
+ * complete head of head_len bytes, without surrounding blanks: 1 with
+ * *value and *len set, 0 if there is none.
+ */
+int http_head_field(const char *buf, size_t head_len, const char *name,
+		    const char **value, size_t *len);
+
+/*
+ * The request body's length from Content-Length: 0 with *length set (0 if
+ * the field is absent), -1 if the field is malformed or the body is chunked
+ * (Transfer-Encoding), which the examples do not read.
+ */
+int http_head_body_length(const char *buf, size_t head_len, size_t *length);
+
 #endif

@@ -73,18 +73,23 @@ void log_line(const char *fmt, ...)
 	}
 }
 
+int sock_name(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t size)
+{
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+	if ((ss->ss_family != AF_INET && ss->ss_family != AF_INET6) ||
+	    getnameinfo((const struct sockaddr *)ss, len, host, sizeof(host), serv, sizeof(serv),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return -1;
+	snprintf(buf, size, ss->ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+	return 0;
+}
+
 void peer_name(int fd, char *buf, size_t size)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char host[NI_MAXHOST], serv[NI_MAXSERV];
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 ||
-	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
-	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), serv, sizeof(serv),
-			NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 || sock_name(&ss, len, buf, size) < 0)
 		snprintf(buf, size, "fd %d", fd);
-		return;
-	}
-	snprintf(buf, size, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
 }

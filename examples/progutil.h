@@ -21,7 +21,10 @@ void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The program name used by log_line(). */
 void log_set_name(const char *name);
 
-/* "host:port" of a socket's peer, for log lines. */
+/* "host:port" ("[host]:port" for IPv6) of an address: 0, or -1. */
+int sock_name(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t size);
+
+/* The same for a socket's peer, for log lines ("fd N" if it has none). */
 void peer_name(int fd, char *buf, size_t size);
 
 #endif
