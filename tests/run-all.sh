@@ -15,7 +15,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 root=${BUILD_ROOT:-$src/build-test}
 
 packages=(meson ninja-build pkg-config gcc g++ libcmocka-dev abigail-tools valgrind
-          python3 binutils groff-base man-db)
+          python3 binutils groff-base man-db apache2 curl)
 
 missing=()
 for p in "${packages[@]}"; do
