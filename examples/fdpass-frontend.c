@@ -87,7 +87,7 @@ struct client {
 	int64_t retry_at;  /* waiting: next hand-off attempt */
 	const struct route *route;
 	size_t len;
-	char head[HTTP_HEAD_MAX + 1];
+	char head[HTTP_HEAD_MAX + 2]; /* one byte more than a head may have */
 	char request[128]; /* "GET /path" for log lines */
 	char name[64];
 };
