@@ -15,6 +15,9 @@ SCENARIO is one of:
                     concurrency, every error answer, flushers, --allow-uid,
                     clean exit on SIGTERM
   frontend-python   fdpass-frontend in front of pyreceiver.py
+  metadata          meta=on routes to fdpass-backend --echo (1 MiB, 0 bytes,
+                    a head in small segments, plain messages) and keepalive=on
+                    routes to --keep-alive (several URLs, a pipelined burst)
 
 Every process started is stopped in a finally block, httpd included. Each
 check prints one line, "ok" or "FAIL"; the exit status is 0 only if every
@@ -936,11 +939,188 @@ def scenario_frontend_python(c):
     finally:
         sess.close()
 
+# ---------------------------------------------------------------- scenario 4
+
+def read_response(s, buf=b''):
+    """One response with Content-Length from socket s (after buf); returns
+    (status line, headers dict, body, rest of buf)."""
+    while b'\r\n\r\n' not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise Failure('connection closed before a response head: %s' % short(buf))
+        buf += chunk
+    head, _, buf = buf.partition(b'\r\n\r\n')
+    lines = head.decode('latin-1').split('\r\n')
+    headers = {}
+    for line in lines[1:]:
+        n, _, v = line.partition(':')
+        headers[n.strip().lower()] = v.strip()
+    length = int(headers.get('content-length', '-1'))
+    if length < 0:
+        raise Failure('response without Content-Length: %s' % short(head))
+    while len(buf) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise Failure('connection closed in a response body')
+        buf += chunk
+    return lines[0], headers, buf[:length], buf[length:]
+
+
+def echo_of(head, client, body):
+    return head + b'client: ' + client.encode() + b'\n\n' + body
+
+
+def request(path, body=None, extra=b''):
+    h = b'%s %s HTTP/1.1\r\nHost: test\r\nUser-Agent: interop\r\n' % (
+        b'POST' if body is not None else b'GET', path.encode())
+    if body is not None:
+        h += b'Content-Length: %d\r\n' % len(body)
+    return h + extra + b'\r\n'
+
+
+def scenario_metadata(c):
+    need_curl()
+    sess = Session('meta')
+    try:
+        P = sess.path
+        start_backend(sess, 'backend-echo', P('e.sock'), '--echo')
+        bk = start_backend(sess, 'backend-keepalive', P('k.sock'), '--keep-alive', '--echo')
+        start_backend(sess, 'backend-plain-echo', P('p.sock'), '--echo')
+        fe, port = start_frontend(sess, 'frontend', [
+            '/echo=' + P('e.sock') + ',meta=on',
+            '/ka=' + P('k.sock') + ',flusher=none,meta=on,keepalive=on',
+            '/plain=' + P('p.sock'),
+        ])
+        base = 'http://127.0.0.1:%d' % port
+
+        # 1 MiB through both processes, the exact bytes we sent.
+        big = os.urandom(1 << 20)
+        head = request('/echo/up', big)
+        with socket.create_connection(('127.0.0.1', port), timeout=CURL_MAX_TIME) as s:
+            me = '%s:%d' % s.getsockname()
+            s.sendall(head + big)
+            r = raw_read(s)
+        check_ok(c, 'POST of 1 MiB to fdpass-backend --echo through a meta=on route', r,
+                 echo_of(head, me, big))
+
+        with open(P('big.bin'), 'wb') as f:
+            f.write(big)
+        r = curl(sess, base + '/echo/curl', '--data-binary', '@' + P('big.bin'))
+        c.check('curl --data-binary @1MiB: the echo starts with the request line',
+                r.body.startswith(b'POST /echo/curl HTTP/1.1\r\n'), r.describe())
+        c.check('curl --data-binary @1MiB: the echo names the headers curl sent',
+                b'\r\nContent-Length: 1048576\r\n' in r.body and b'\r\nHost: 127.0.0.1:%d\r\n'
+                % port in r.body, r.describe())
+        m = re.match(rb'(.*?\r\n\r\n)client: 127\.0\.0\.1:\d+\n\n(.*)$', r.body, re.S)
+        c.check('curl --data-binary @1MiB: the client address, then all 1 MiB of the body, '
+                'byte for byte', m is not None and m.group(2) == big, r.describe())
+
+        r = curl(sess, base + '/echo/empty', '--data-binary', '')
+        c.check('a body of 0 bytes: the echo is the head and the client address only',
+                r.status == 200 and r.body.startswith(b'POST /echo/empty HTTP/1.1\r\n')
+                and b'\r\nContent-Length: 0\r\n' in r.body
+                and re.search(rb'\r\n\r\nclient: 127\.0\.0\.1:\d+\n\n$', r.body) is not None,
+                r.describe())
+
+        # The head in many small TCP segments, then the body.
+        body = b'small segments\n'
+        head = request('/echo/slow', body, b'X-Pad: ' + b'p' * 300 + b'\r\n')
+        with socket.create_connection(('127.0.0.1', port), timeout=CURL_MAX_TIME) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            me = '%s:%d' % s.getsockname()
+            for i in range(0, len(head), 7):
+                s.send(head[i:i + 7])
+                time.sleep(0.002)
+            s.sendall(body)
+            r = raw_read(s)
+        check_ok(c, 'a head sent in %d segments of 7 bytes' % ((len(head) + 6) // 7), r,
+                 echo_of(head, me, body))
+
+        r = curl(sess, base + '/plain/x')
+        check_ok(c, 'a route without meta=on sends httpd\'s plain message, and --echo says '
+                 'that no metadata came', r, r.body if r.body.startswith(b'no metadata came')
+                 else b'no metadata came...')
+
+        # Handed over for good: several requests on one connection.
+        r = subprocess.run(['curl', '-sS', '-v', '--http1.1', '--max-time', str(CURL_MAX_TIME),
+                            base + '/ka/1', base + '/ka/2', base + '/ka/3'],
+                           capture_output=True)
+        err = r.stderr.decode(errors='replace')
+        c.check('curl with 3 URLs on one connection: all answered by the backend',
+                r.returncode == 0 and all(b'GET /ka/%d HTTP/1.1\r\n' % i in r.stdout
+                                          for i in (1, 2, 3)),
+                'exit %d, stdout %s, stderr %s' % (r.returncode, short(r.stdout), err[-500:]))
+        c.check('curl reused its connection for the 2nd and 3rd URL',
+                err.count('Re-using existing connection') == 2 and err.count('Connected to') == 1,
+                err[-1500:])
+
+        # A pipelined burst: three requests in one write, the last asks to close.
+        reqs = [request('/ka/p%d' % i, b'body %d' % i) for i in range(3)]
+        bodies = [b'body %d' % i for i in range(3)]
+        reqs[2] = request('/ka/p2', bodies[2], b'Connection: close\r\n')
+        with socket.create_connection(('127.0.0.1', port), timeout=CURL_MAX_TIME) as s:
+            me = '%s:%d' % s.getsockname()
+            s.sendall(b''.join(r + b for r, b in zip(reqs, bodies)))
+            rest = b''
+            got = []
+            for i in range(3):
+                line, hdrs, b, rest = read_response(s, rest)
+                got.append((line, hdrs, b))
+            tail = rest + raw_read(s).body
+        for i, (line, hdrs, b) in enumerate(got):
+            c.check('pipelined request %d: 200 with Content-Length and its own echo' % i,
+                    line == 'HTTP/1.1 200 OK' and b == echo_of(reqs[i], me, bodies[i]),
+                    '%r %r %s' % (line, hdrs, short(b)))
+        c.check('keep-alive on the first two responses, "Connection: close" on the last, '
+                'then the backend closes', 'connection' not in got[0][1]
+                and 'connection' not in got[1][1]
+                and got[2][1].get('connection') == 'close' and tail == b'', repr(got))
+
+        # Sequential requests on one connection, each sent after the answer.
+        with socket.create_connection(('127.0.0.1', port), timeout=CURL_MAX_TIME) as s:
+            me = '%s:%d' % s.getsockname()
+            rest = b''
+            ok = True
+            for i in range(5):
+                q = request('/ka/seq%d' % i)
+                s.sendall(q)
+                line, hdrs, b, rest = read_response(s, rest)
+                ok = ok and line == 'HTTP/1.1 200 OK' and b == echo_of(q, me, b'')
+            c.check('5 requests one after the other on one connection, each echoed', ok,
+                    '%r %s' % (line, short(b)))
+        check_log_prefix(c, bk, 'fdpass-backend', 3)
+        c.check('the keep-alive backend logged its hand-offs as keep-alive',
+                bk.log().count('keep-alive') >= 3, bk.log())
+        check_clean_exit(c, fe)
+    finally:
+        sess.close()
+
+
+def raw_read(s):
+    """Read s to end of stream; returns a Response."""
+    r = Response()
+    buf = b''
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    head, sep, body = buf.partition(b'\r\n\r\n')
+    if sep:
+        parse_head(head, r)
+        r.body = body
+        r.rc = 0
+    else:
+        r.body = buf
+    return r
+
+
 
 SCENARIOS = {
     'httpd': scenario_httpd,
     'frontend-backend': scenario_frontend_backend,
     'frontend-python': scenario_frontend_python,
+    'metadata': scenario_metadata,
 }
 
 
