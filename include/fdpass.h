@@ -226,6 +226,7 @@ typedef struct fdpass_response fdpass_response;
 /* Most header fields one response may carry, and most bytes of its head. */
 #define FDPASS_RESPONSE_MAX_HEADERS 100
 #define FDPASS_RESPONSE_MAX_HEAD    65536
+#define FDPASS_RESPONSE_MAX_REASON  1024
 
 /*
  * fdpass_response_new - a response with the given status (100 to 599), its
@@ -242,7 +243,9 @@ FDPASS_PUBLIC void fdpass_response_free(fdpass_response *resp);
  * fdpass_response_set_status - set the status (100 to 599) and the reason
  * phrase; a NULL reason means the standard phrase for the status ("Unknown"
  * where there is none). The reason may hold spaces, tabs and visible
- * characters only. Returns 0, -EINVAL (nothing changed) or -ENOMEM.
+ * characters only, at most FDPASS_RESPONSE_MAX_REASON of them. Returns 0,
+ * -EINVAL (nothing changed), -E2BIG (the head would exceed
+ * FDPASS_RESPONSE_MAX_HEAD) or -ENOMEM.
  */
 FDPASS_PUBLIC int fdpass_response_set_status(fdpass_response *resp, int status,
                                              const char *reason);
@@ -285,8 +288,10 @@ FDPASS_PUBLIC const void *fdpass_response_get_body(const fdpass_response *resp, 
 /*
  * fdpass_write_all - write all len bytes to fd (a socket, pipe or file):
  * finishes partial writes, retries EINTR, waits with poll() when a
- * non-blocking fd is full, never raises SIGPIPE on a socket. timeout_ms
- * bounds the whole write (-1: no bound, also on a non-blocking fd).
+ * non-blocking fd is full, never raises SIGPIPE (on a pipe the signal is
+ * blocked for the call and discarded). timeout_ms bounds the whole write
+ * (-1: no bound, also on a non-blocking fd), on blocking pipes too: there
+ * the data goes in pieces of PIPE_BUF bytes once poll() says there is room.
  * Returns 0, or a negative errno: -ETIMEDOUT, -EPIPE or -ECONNRESET (the
  * reader went away), -EINVAL (buf NULL with len > 0), or what write(2)
  * reports. On failure part of the data may have been written.
@@ -372,7 +377,9 @@ FDPASS_PUBLIC int fdpass_url_path(const char *url, char *path, size_t size);
  *
  * Returns 0 on success. Errors that mean nothing was written to the client:
  *   -ESRCH         no flusher of that name;
- *   -EINVAL        backend NULL or a bad fd:// URL, client_fd negative;
+ *   -EINVAL        backend NULL or a bad fd:// URL, client_fd negative, a
+ *                  flusher name that is not valid, or a response that the
+ *                  "flush" provider would refuse (its own Connection field);
  *   -ENOENT, -ECONNREFUSED, -EACCES, -ENAMETOOLONG, ...: see fdpass_connect();
  *   -ETIMEDOUT     the backend did not accept the connection in time.
  * The one error after the flusher began, when the client may have received
@@ -391,16 +398,21 @@ FDPASS_PUBLIC int fdpass_handoff(const char *backend, int client_fd, const char 
  * simple blocking loop. It is not thread-safe: use one per thread.
  *
  * fdpass_backend_new: listen on path as fdpass_listen(path, mode, flags)
- * does and return the backend in *backend: 0, or fdpass_listen()'s errors,
- * -ENOMEM, -EINVAL. fdpass_backend_free() then removes the socket file.
+ * does (the listening socket is always non-blocking) and return the backend
+ * in *backend: 0, or fdpass_listen()'s errors, -ENOMEM, -EINVAL.
+ * fdpass_backend_free() then removes the socket file, if it is still the
+ * one the backend made.
  * fdpass_backend_adopt: the same around a listening socket the caller made
- * (socket activation); the backend owns it from then on, even on failure.
+ * (socket activation), which it makes non-blocking; the backend owns it
+ * from then on, even on failure.
  * fdpass_backend_free: closes the listener and every front-end connection;
  * NULL is allowed.
  * fdpass_backend_allow_uid: accept front-ends of this uid only (call again
  * to allow more); others are refused as they connect. Without a call, any
- * process that may connect to the socket is accepted. 0 or -ENOMEM.
- * fdpass_backend_fd: the fd to poll for POLLIN (an epoll fd on Linux).
+ * process that may connect to the socket is accepted. 0, -ENOMEM, or
+ * -EINVAL (backend NULL).
+ * fdpass_backend_fd: the fd to poll for POLLIN (an epoll fd on Linux), or
+ * -EINVAL for NULL.
  *
  * fdpass_backend_recv: accept front-ends and read their messages until a
  * client socket arrives; returns 1 with *client_fd set (close-on-exec, the
@@ -409,8 +421,12 @@ FDPASS_PUBLIC int fdpass_handoff(const char *backend, int client_fd, const char 
  * connection is closed, nothing it sent is kept, and the call returns the
  * reason so it can be logged; the backend is unharmed, call again:
  *   -EPERM         a front-end whose uid is not allowed was refused;
- *   -ENOMSG, -ETOOMANYREFS, -EXFULL, -EPROTO, -EBADMSG, -EMSGSIZE: its
- *                  message was bad, see fdpass_recv();
+ *   -ENOMSG, -ETOOMANYREFS, -EXFULL, -EPROTO, -EBADMSG, -EMSGSIZE,
+ *   -EPROTONOSUPPORT, -ECONNRESET: its message was bad (or carried no
+ *                  client socket), see fdpass_recv_meta();
+ *   -ETIME         it began a message and did not send the rest within a
+ *                  second (the call may take that second even when
+ *                  timeout_ms is 0);
  *   -EMFILE, -ENFILE accept(2) found no fd free (the front-end waits in the
  *                  backlog).
  * Other errors (-EINVAL, -EBADF, -ENOMEM) concern the backend itself.
@@ -516,9 +532,13 @@ FDPASS_PUBLIC int fdpass_send_meta(int sock, const int *fds, size_t nfds,
  *   -EMSGSIZE         payload larger than max_payload (on a stream it is
  *                     not read: the connection must be dropped);
  *   -ECONNRESET       end of stream in the middle of a message;
- *   -ETIMEDOUT        the rest of a message did not come in time.
+ *   -ETIME            the rest of a message that had begun did not come in
+ *                     time.
  * And as for fdpass_recv_fds(): -ENOMSG (a plain message without its fd),
- * -ETOOMANYREFS, -EXFULL, -EPROTO, -EAGAIN, -ETIMEDOUT, -EINVAL, -ENOMEM.
+ * -ETOOMANYREFS, -EXFULL, -EPROTO, -EINVAL, -ENOMEM; and -EAGAIN and
+ * -ETIMEDOUT when no message began (only these two leave the connection
+ * usable: after any other error, close it, since the rest of a bad message
+ * may still be in the stream).
  */
 FDPASS_PUBLIC int fdpass_recv_meta(int sock, int *fds, size_t *nfds, fdpass_meta **meta,
                                    size_t max_payload, int flags, int timeout_ms);

@@ -5,6 +5,7 @@
  * call returns is simply reported again by the next.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -53,6 +54,13 @@ FDPASS_EXPORT int fdpass_backend_adopt(fdpass_backend **backend, int listen_fd)
 		return -ENOMEM;
 	}
 	b->listen_fd = listen_fd;
+	/* Another process may accept on the same socket: never block in accept. */
+	r = fcntl(listen_fd, F_GETFL);
+	if (r < 0 || fcntl(listen_fd, F_SETFL, r | O_NONBLOCK) < 0) {
+		r = -errno;
+		b->epoll_fd = -1;
+		goto fail;
+	}
 	b->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (b->epoll_fd < 0) {
 		r = -errno;
@@ -77,13 +85,14 @@ FDPASS_EXPORT int fdpass_backend_new(fdpass_backend **backend, const char *path,
 	struct stat st;
 	int fd, r;
 
-	if (!backend || (flags & FDPASS_NONBLOCK))
+	if (!backend)
 		return -EINVAL;
 	fd = fdpass_listen(path, mode, flags | FDPASS_NONBLOCK);
 	if (fd < 0)
 		return fd;
 	if (path[0] != '@' && lstat(path, &st) < 0) {
 		r = -errno;
+		unlink(path);
 		close(fd);
 		return r;
 	}
@@ -224,6 +233,13 @@ static int handle(fdpass_backend *b, int fd, int *client_fd, fdpass_meta **meta)
 	if (i == b->nconns)
 		return 0;
 	r = fdp_recv_message(fd, client_fd, &n, meta, 0, FDPASS_NONBLOCK, 0, REST_MS);
+	if (r == 1 && n == 0) {
+		/* A hand-off without a socket to hand off. */
+		fdpass_meta_free(*meta);
+		*meta = NULL;
+		*client_fd = -1;
+		r = -ENOMSG;
+	}
 	if (r == 1 || r == -EAGAIN)
 		return r == 1;
 	drop(b, i); /* end of stream, or a front-end that broke the protocol */
@@ -258,8 +274,10 @@ FDPASS_EXPORT int fdpass_backend_recv_meta(fdpass_backend *b, int *client_fd,
 			if (r != 0)
 				return r;
 		}
-		if (n > 0)
-			continue; /* try again before waiting: more may be ready */
+		if (n > 0) {
+			wait_ms = 0; /* look again before waiting: more may be ready */
+			continue;
+		}
 		if (dl.timeout_ms == 0)
 			return -EAGAIN;
 		wait_ms = fdp_deadline_left(&dl);

@@ -42,19 +42,27 @@ FDPASS_EXPORT const char *fdpass_strerror(int err)
 	case EPROTO:
 		return "unexpected control message (is SO_PASSCRED set on the socket?)";
 	case EBADMSG:
-		return "malformed message: the stream is out of step";
+		return "malformed message: the connection is out of step";
 	case EMSGSIZE:
-		return "message larger than the buffer";
+		return "message larger than the buffer or the payload bound";
+	case EPROTONOSUPPORT:
+		return "hand-off message of a version this library does not know";
 	case E2BIG:
-		return "more file descriptors than one message can carry";
+		return "too large: more file descriptors than one message carries, or a response head over its bound";
 	case ECONNRESET:
-		return "the connection ended in the middle of a message";
+		return "the connection ended, or ended in the middle of a message";
+	case ECONNABORTED:
+		return "the hand-off failed after the flusher began: the client may have part of a response";
+	case ESRCH:
+		return "no flusher is registered under that name";
+	case ETIME:
+		return "the rest of a message that had begun did not come in time";
 	case ENAMETOOLONG:
-		return "socket path longer than sun_path can hold";
+		return "socket path longer than sun_path can hold, or than the buffer";
 	case EADDRINUSE:
 		return "a live listener already uses this socket address";
 	case EEXIST:
-		return "the socket path exists and is not a socket";
+		return "already exists (a flusher of that name, or a path that is not a socket)";
 	case ETIMEDOUT:
 		return "timed out";
 	default:

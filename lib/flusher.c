@@ -20,7 +20,8 @@ struct provider {
 	void *context;
 	unsigned runs;    /* calls in progress, under lock */
 	int builtin;
-	int unregistered; /* off the list; freed by the last run to end */
+	int unregistered; /* off the list */
+	int freed_by_unregister; /* else by the last run to end */
 };
 
 /* The runs in progress on this thread, innermost first. */
@@ -112,11 +113,16 @@ void fdp_flusher_release(struct provider *p)
 	int free_it;
 
 	pthread_mutex_lock(&lock);
-	free_it = --p->runs == 0 && p->unregistered;
+	free_it = --p->runs == 0 && p->unregistered && !p->freed_by_unregister;
 	pthread_cond_broadcast(&run_ended);
 	pthread_mutex_unlock(&lock);
 	if (free_it)
 		free(p);
+}
+
+int fdp_flusher_is_flush(const struct provider *p)
+{
+	return p == &builtin_flush;
 }
 
 int fdp_flusher_call(struct provider *p, int client_fd, const fdpass_response *resp)
@@ -186,13 +192,19 @@ FDPASS_EXPORT int fdpass_flusher_unregister(const char *name)
 	p = *pp;
 	*pp = p->next;
 	p->unregistered = 1;
+	/*
+	 * Wait for the runs on other threads. If this thread is inside a run
+	 * of p itself, that run ends after we return and frees p; otherwise
+	 * no run is left when the wait ends, and we free it.
+	 */
 	mine = runs_on_this_thread(p);
+	free_it = mine == 0;
+	p->freed_by_unregister = free_it;
 	while (p->runs > mine)
 		pthread_cond_wait(&run_ended, &lock);
-	free_it = p->runs == 0;
 	pthread_mutex_unlock(&lock);
 	if (free_it)
-		free(p); /* else the run of ours that is under way frees it */
+		free(p);
 	return 0;
 }
 

@@ -66,6 +66,10 @@ static int handoff(const char *backend, int client_fd, const char *flusher,
 	r = fdp_flusher_acquire(flusher, &p);
 	if (r < 0)
 		return r == -ENOENT ? -ESRCH : r;
+	if (fdp_flusher_is_flush(p) && fdp_response_check_flush(resp) < 0) {
+		fdp_flusher_release(p);
+		return -EINVAL; /* "flush" would refuse it: say so before connecting */
+	}
 
 	/* Nothing reaches the client before the backend has the connection. */
 	conn = fdpass_connect(backend, 0, timeout_ms);

@@ -20,85 +20,15 @@
 #define FDP_MSG_NOSIGNAL MSG_NOSIGNAL
 #else
 #define FDP_MSG_NOSIGNAL 0 /* SO_NOSIGPIPE is set on the sockets we create */
-/* transport.c */
-int fdp_is_stream(int sock);
-
-/*
- * One recvmsg(), EINTR retried. The fds that arrive go to fds[] while there
- * is room (max); all of them are closed and an error returned if there are
- * more, if the control data was truncated, if a control message other than
- * SCM_RIGHTS came, or if an empty packet carried fds. *nfds is the count
- * handed out, 0 on any error. Returns the byte count or a negative errno.
- */
-ssize_t fdp_recv_msg(int sock, int *fds, size_t max, size_t *nfds,
-		     void *buf, size_t len, int msgflags);
-
-/* response.c */
-const fdpass_response *fdp_default_response(void);
-const char *fdp_response_reason(const fdpass_response *r);
-int fdp_is_token(const char *s);
-int fdp_response_head(const fdpass_response *r, time_t now, char **out, size_t *len);
-
-/* flusher.c: a run holds a reference, so the provider outlives it. */
-struct provider;
-int fdp_flusher_acquire(const char *name, struct provider **out);
-int fdp_flusher_call(struct provider *p, int client_fd, const fdpass_response *resp);
-void fdp_flusher_release(struct provider *p);
-
-/* meta.c */
-int fdp_meta_encode(const fdpass_meta *m, size_t nfds, const char *flusher,
-		    unsigned char **out, size_t *len);
-int fdp_meta_decode(const unsigned char *p, size_t len, fdpass_meta **out);
-/* meta NULL: httpd's plain message. flusher: sent if meta names none. */
-int fdp_send_message(int sock, const int *fds, size_t nfds, const fdpass_meta *meta,
-		     const char *flusher, int flags, int timeout_ms);
-/* rest_ms bounds the wait for the rest of a message whose start came. */
-int fdp_recv_message(int sock, int *fds, size_t *nfds, fdpass_meta **meta,
-		     size_t max_payload, int flags, int timeout_ms, int rest_ms);
-
 #endif
 
 #ifdef MSG_CMSG_CLOEXEC
 #define FDP_MSG_CMSG_CLOEXEC MSG_CMSG_CLOEXEC
 #else
 #define FDP_MSG_CMSG_CLOEXEC 0 /* set afterwards: racy against fork+exec */
-/* transport.c */
-int fdp_is_stream(int sock);
-
-/*
- * One recvmsg(), EINTR retried. The fds that arrive go to fds[] while there
- * is room (max); all of them are closed and an error returned if there are
- * more, if the control data was truncated, if a control message other than
- * SCM_RIGHTS came, or if an empty packet carried fds. *nfds is the count
- * handed out, 0 on any error. Returns the byte count or a negative errno.
- */
-ssize_t fdp_recv_msg(int sock, int *fds, size_t max, size_t *nfds,
-		     void *buf, size_t len, int msgflags);
-
-/* response.c */
-const fdpass_response *fdp_default_response(void);
-const char *fdp_response_reason(const fdpass_response *r);
-int fdp_is_token(const char *s);
-int fdp_response_head(const fdpass_response *r, time_t now, char **out, size_t *len);
-
-/* flusher.c: a run holds a reference, so the provider outlives it. */
-struct provider;
-int fdp_flusher_acquire(const char *name, struct provider **out);
-int fdp_flusher_call(struct provider *p, int client_fd, const fdpass_response *resp);
-void fdp_flusher_release(struct provider *p);
-
-/* meta.c */
-int fdp_meta_encode(const fdpass_meta *m, size_t nfds, const char *flusher,
-		    unsigned char **out, size_t *len);
-int fdp_meta_decode(const unsigned char *p, size_t len, fdpass_meta **out);
-/* meta NULL: httpd's plain message. flusher: sent if meta names none. */
-int fdp_send_message(int sock, const int *fds, size_t nfds, const fdpass_meta *meta,
-		     const char *flusher, int flags, int timeout_ms);
-/* rest_ms bounds the wait for the rest of a message whose start came. */
-int fdp_recv_message(int sock, int *fds, size_t *nfds, fdpass_meta **meta,
-		     size_t max_payload, int flags, int timeout_ms, int rest_ms);
-
 #endif
+
+/* ---- wait.c ---- */
 
 /*
  * A deadline for one call, made from its timeout_ms argument (see fdpass.h).
@@ -132,7 +62,8 @@ int fdp_wait(int fd, short events, const struct fdp_deadline *d);
 /* Close every fd of fds[0..n-1], keeping errno. */
 void fdp_close_all(const int *fds, size_t n);
 
-/* transport.c */
+/* ---- transport.c ---- */
+
 int fdp_is_stream(int sock);
 
 /*
@@ -145,19 +76,25 @@ int fdp_is_stream(int sock);
 ssize_t fdp_recv_msg(int sock, int *fds, size_t max, size_t *nfds,
 		     void *buf, size_t len, int msgflags);
 
-/* response.c */
+/* ---- response.c ---- */
+
 const fdpass_response *fdp_default_response(void);
 const char *fdp_response_reason(const fdpass_response *r);
 int fdp_is_token(const char *s);
+/* What "flush" would refuse, checked before anything is written: 0 or -EINVAL. */
+int fdp_response_check_flush(const fdpass_response *r);
 int fdp_response_head(const fdpass_response *r, time_t now, char **out, size_t *len);
 
-/* flusher.c: a run holds a reference, so the provider outlives it. */
+/* ---- flusher.c: a run holds a reference, so the provider outlives it ---- */
+
 struct provider;
 int fdp_flusher_acquire(const char *name, struct provider **out);
+int fdp_flusher_is_flush(const struct provider *p);
 int fdp_flusher_call(struct provider *p, int client_fd, const fdpass_response *resp);
 void fdp_flusher_release(struct provider *p);
 
-/* meta.c */
+/* ---- meta.c ---- */
+
 int fdp_meta_encode(const fdpass_meta *m, size_t nfds, const char *flusher,
 		    unsigned char **out, size_t *len);
 int fdp_meta_decode(const unsigned char *p, size_t len, fdpass_meta **out);

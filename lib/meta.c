@@ -417,9 +417,11 @@ static int read_rest(int sock, unsigned char *buf, size_t len, int timeout_ms)
 		return -EBADMSG; /* fds in the middle of a message */
 	if (n == 0)
 		return -ECONNRESET;
+	if (n == -ETIMEDOUT || n == -EAGAIN)
+		return -ETIME; /* distinct from "no message began" */
 	if (n < 0)
 		return (int)n;
-	return (size_t)n == len ? 0 : -ETIMEDOUT;
+	return (size_t)n == len ? 0 : -ETIME;
 }
 
 /* Check a complete header against the fds that came. */

@@ -178,8 +178,11 @@ FDPASS_EXPORT int fdpass_response_set_status(fdpass_response *resp, int status,
 
 	if (!resp || status < 100 || status > 599 || (reason && !is_field_text(reason)))
 		return -EINVAL;
-	if (reason && strlen(reason) > 1024)
+	if (reason && strlen(reason) > FDPASS_RESPONSE_MAX_REASON)
 		return -EINVAL;
+	if (13 + strlen(reason ? reason : standard_reason(status)) + 2 + resp->field_bytes >
+	    FDPASS_RESPONSE_MAX_HEAD)
+		return -E2BIG;
 	if (reason && !(copy = strdup(reason)))
 		return -ENOMEM;
 	free(resp->reason);
@@ -304,13 +307,18 @@ static int has_field(const fdpass_response *r, const char *name)
  * (unless the response has one) and "Connection: close", then the start of
  * the body. -EINVAL if the response brings its own Connection field.
  */
+int fdp_response_check_flush(const fdpass_response *r)
+{
+	return r && has_field(r, "Connection") ? -EINVAL : 0;
+}
+
 int fdp_response_head(const fdpass_response *r, time_t now, char **out, size_t *len)
 {
 	char date[64];
 	size_t size, n, i;
 	char *buf;
 
-	if (has_field(r, "Connection"))
+	if (fdp_response_check_flush(r) < 0)
 		return -EINVAL;
 	imf_fixdate(date, now);
 	size = status_line_bytes(r) + sizeof("Date: \r\n") + sizeof(date) + r->field_bytes +
