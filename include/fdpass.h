@@ -416,7 +416,7 @@ FDPASS_PUBLIC int fdpass_handoff(const char *backend, int client_fd, const char 
  *
  * fdpass_backend_recv: accept front-ends and read their messages until a
  * client socket arrives; returns 1 with *client_fd set (close-on-exec, the
- * caller's to close). It waits as timeout_ms says (-1 forever, 0 never):
+ * caller's to close); on any other return *client_fd is -1. It waits as timeout_ms says (-1 forever, 0 never):
  * -EAGAIN or -ETIMEDOUT when nothing came. When a front-end misbehaves its
  * connection is closed, nothing it sent is kept, and the call returns the
  * reason so it can be logged; the backend is unharmed, call again:

@@ -240,8 +240,11 @@ static int handle(fdpass_backend *b, int fd, int *client_fd, fdpass_meta **meta)
 		*client_fd = -1;
 		r = -ENOMSG;
 	}
-	if (r == 1 || r == -EAGAIN)
-		return r == 1;
+	if (r == 1)
+		return 1;
+	*client_fd = -1; /* what arrived was closed: hand out no stale number */
+	if (r == -EAGAIN)
+		return 0;
 	drop(b, i); /* end of stream, or a front-end that broke the protocol */
 	return r;
 }
