@@ -505,8 +505,9 @@ FDPASS_PUBLIC int fdpass_meta_get_pair(const fdpass_meta *meta, size_t index,
  * follows (waiting up to timeout_ms, or FDPASS_FLUSH_TIMEOUT_MS if that is
  * not positive), so a stream never carries half a message.
  * Returns 0, or a negative errno: -EINVAL, -E2BIG, -EBADF, -EAGAIN and
- * -ETIMEDOUT (nothing was sent), -EPIPE, -ENOMEM, -ECONNABORTED (part of the
- * message went out but not the rest: close the connection).
+ * -ETIMEDOUT (nothing was sent), -EPIPE or -ECONNRESET (the peer is gone),
+ * -ENOMEM, -ECONNABORTED (part of the message went out but not the rest:
+ * close the connection).
  */
 FDPASS_PUBLIC int fdpass_send_meta(int sock, const int *fds, size_t nfds,
                                    const fdpass_meta *meta, int flags, int timeout_ms);
@@ -557,7 +558,7 @@ FDPASS_PUBLIC int fdpass_handoff_meta(const char *backend, int client_fd, const 
  * metadata of the message (NULL for httpd's plain message) in *meta, for
  * the caller to free. Front-ends may send either form. A front-end whose
  * message has begun must send the rest within a second, or it is dropped
- * with -ETIMEDOUT.
+ * with -ETIME.
  */
 FDPASS_PUBLIC int fdpass_backend_recv_meta(fdpass_backend *backend, int *client_fd,
                                            fdpass_meta **meta, int timeout_ms);

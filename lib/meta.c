@@ -444,30 +444,40 @@ static int recv_stream(int sock, int *fds, size_t max, size_t *nfds, fdpass_meta
 		       size_t max_payload, int flags, int timeout_ms, int rest_ms)
 {
 	unsigned char h[HEADER_SIZE], *payload = NULL;
+	struct fdp_deadline rest;
 	size_t got = max;
 	uint32_t plen = 0;
 	ssize_t n;
 	int r;
 
-	n = fdpass_recv_fds(sock, fds, &got, h, sizeof(h), flags, timeout_ms);
+	/*
+	 * The first byte alone: one read of more bytes could take fds that
+	 * came with a later byte, and nothing would tell them apart.
+	 */
+	n = fdpass_recv_fds(sock, fds, &got, h, 1, flags, timeout_ms);
 	if (n <= 0)
 		return (int)n;
 	if (h[0] == '\0') {
 		/* httpd's message: one byte, one fd; nothing else. */
-		r = n != 1 ? -EBADMSG : got == 0 ? -ENOMSG : got > 1 ? -ETOOMANYREFS : 1;
+		r = got == 0 ? -ENOMSG : got > 1 ? -ETOOMANYREFS : 1;
 		goto done;
 	}
 	if (h[0] != MAGIC[0]) {
 		r = -EBADMSG;
 		goto done;
 	}
-	r = read_rest(sock, h + n, sizeof(h) - (size_t)n, rest_ms);
+	/* One deadline for all the rest of the message. */
+	fdp_deadline_init(&rest, rest_ms);
+	r = read_rest(sock, h + 1, sizeof(h) - 1, fdp_deadline_left(&rest));
 	if (r == 0)
 		r = check_header(h, got, max_payload, &plen);
 	if (r == 0 && !(payload = malloc(plen ? plen : 1)))
 		r = -ENOMEM;
-	if (r == 0)
-		r = read_rest(sock, payload, plen, rest_ms);
+	if (r == 0 && plen > 0) {
+		int left = fdp_deadline_left(&rest);
+
+		r = left == 0 ? -ETIME : read_rest(sock, payload, plen, left);
+	}
 	if (r == 0)
 		r = fdp_meta_decode(payload, plen, meta);
 	free(payload);
