@@ -528,7 +528,9 @@ FDPASS_PUBLIC int fdpass_send_meta(int sock, const int *fds, size_t nfds,
  * these the connection is out of step and must be closed:
  *   -EBADMSG          malformed: bad magic, fd count not the header's,
  *                     bad records, fds in the middle of a message, or a
- *                     plain message that is not exactly one '\0' byte;
+ *                     plain message packet longer than one '\0' byte (on
+ *                     a stream, bytes sent with a plain message are read
+ *                     as the next message);
  *   -EPROTONOSUPPORT  a format version this library does not know;
  *   -EMSGSIZE         payload larger than max_payload (on a stream it is
  *                     not read: the connection must be dropped);

@@ -17,6 +17,13 @@
 /* How long a front-end may take to send the rest of a message it began. */
 #define REST_MS 1000
 
+/*
+ * Rounds of events that hand out nothing before a call with timeout 0 says
+ * -EAGAIN: under constant traffic from misbehaving front-ends the call must
+ * still return. (A call with a timeout checks its deadline every round.)
+ */
+#define MAX_ROUNDS 64
+
 #ifdef __linux__
 #include <sys/epoll.h>
 
@@ -254,13 +261,14 @@ FDPASS_EXPORT int fdpass_backend_recv_meta(fdpass_backend *b, int *client_fd,
 {
 	struct fdp_deadline dl;
 	fdpass_meta *ignored = NULL;
-	int wait_ms = 0;
+	int wait_ms = 0, rounds = 0;
 
-	if (!b || !client_fd)
-		return -EINVAL;
-	*client_fd = -1;
+	if (client_fd)
+		*client_fd = -1;
 	if (meta)
 		*meta = NULL;
+	if (!b || !client_fd)
+		return -EINVAL;
 	fdp_deadline_init(&dl, timeout_ms);
 	for (;;) {
 		struct epoll_event ev[16];
@@ -277,7 +285,8 @@ FDPASS_EXPORT int fdpass_backend_recv_meta(fdpass_backend *b, int *client_fd,
 			if (r != 0)
 				return r;
 		}
-		if (n > 0) {
+		if (n > 0 && ++rounds < MAX_ROUNDS &&
+		    (dl.timeout_ms <= 0 || fdp_deadline_left(&dl) > 0)) {
 			wait_ms = 0; /* look again before waiting: more may be ready */
 			continue;
 		}

@@ -60,15 +60,16 @@ static ssize_t write_some(int fd, const void *buf, size_t len, int *not_socket)
 	return write_without_sigpipe(fd, buf, len > PIPE_BUF ? PIPE_BUF : len);
 }
 
+/*
+ * Wait for room in fd. The poll() is made even when no time is left, so
+ * that a call with timeout 0 still writes whatever fits at once.
+ */
 static int wait_writable(int fd, const struct fdp_deadline *dl)
 {
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		int left = fdp_deadline_left(dl), r;
+		int r = poll(&pfd, 1, fdp_deadline_left(dl));
 
-		if (left == 0)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, left);
 		if (r > 0)
 			return 0;
 		if (r == 0)
