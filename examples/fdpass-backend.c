@@ -407,7 +407,14 @@ static void receive_clients(struct server *s)
 		if (r == -EAGAIN)
 			return;
 		if (r == -EPERM) {
-			log_line("refused a front-end: its uid is not allowed");
+			pid_t pid;
+			uid_t uid;
+
+			if (fdpass_backend_last_refused(s->backend, &pid, &uid, NULL) == 0)
+				log_line("refused a front-end (pid %ld, uid %ld): its uid is not allowed",
+					 (long)pid, (long)uid);
+			else
+				log_line("refused a front-end: its uid is not allowed");
 			continue;
 		}
 		log_line("front-end connection dropped: %s", fdpass_strerror(r));

@@ -439,6 +439,16 @@ FDPASS_PUBLIC int fdpass_backend_adopt(fdpass_backend **backend, int listen_fd);
 FDPASS_PUBLIC void fdpass_backend_free(fdpass_backend *backend);
 FDPASS_PUBLIC int fdpass_backend_allow_uid(fdpass_backend *backend, uid_t uid);
 FDPASS_PUBLIC int fdpass_backend_fd(const fdpass_backend *backend);
+
+/*
+ * fdpass_backend_last_refused - who the last front-end refused by
+ * fdpass_backend_allow_uid() was (fdpass_backend_recv() said -EPERM), as
+ * fdpass_peercred() saw it when it connected, for a log line. Any of pid,
+ * uid, gid may be NULL; where the credentials could not be read they are
+ * -1. Returns 0, -ENOENT (nobody was refused yet) or -EINVAL (NULL).
+ */
+FDPASS_PUBLIC int fdpass_backend_last_refused(const fdpass_backend *backend, pid_t *pid,
+                                              uid_t *uid, gid_t *gid);
 FDPASS_PUBLIC int fdpass_backend_recv(fdpass_backend *backend, int *client_fd, int timeout_ms);
 
 /* ======================================================================

@@ -34,6 +34,10 @@ struct fdpass_backend {
 	struct stat st;    /* ...and only while it is still ours */
 	uid_t *uids;
 	size_t nuids;
+	int refused;       /* a front-end was refused: its credentials follow */
+	pid_t refused_pid;
+	uid_t refused_uid;
+	gid_t refused_gid;
 	int *conns;
 	size_t nconns, cap;
 };
@@ -168,18 +172,39 @@ FDPASS_EXPORT int fdpass_backend_fd(const fdpass_backend *b)
 	return b ? b->epoll_fd : -EINVAL;
 }
 
-static int allowed(const fdpass_backend *b, int conn)
+FDPASS_EXPORT int fdpass_backend_last_refused(const fdpass_backend *b, pid_t *pid, uid_t *uid,
+					      gid_t *gid)
 {
-	uid_t uid;
+	if (!b)
+		return -EINVAL;
+	if (!b->refused)
+		return -ENOENT;
+	if (pid)
+		*pid = b->refused_pid;
+	if (uid)
+		*uid = b->refused_uid;
+	if (gid)
+		*gid = b->refused_gid;
+	return 0;
+}
+
+static int allowed(fdpass_backend *b, int conn)
+{
+	pid_t pid = -1;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
 	size_t i;
 
 	if (b->nuids == 0)
 		return 1;
-	if (fdpass_peercred(conn, NULL, &uid, NULL) < 0)
-		return 0;
-	for (i = 0; i < b->nuids; i++)
-		if (b->uids[i] == uid)
-			return 1;
+	if (fdpass_peercred(conn, &pid, &uid, &gid) == 0)
+		for (i = 0; i < b->nuids; i++)
+			if (b->uids[i] == uid)
+				return 1;
+	b->refused = 1;
+	b->refused_pid = pid;
+	b->refused_uid = uid;
+	b->refused_gid = gid;
 	return 0;
 }
 
@@ -334,6 +359,13 @@ FDPASS_EXPORT int fdpass_backend_allow_uid(fdpass_backend *backend, uid_t uid)
 FDPASS_EXPORT int fdpass_backend_fd(const fdpass_backend *backend)
 {
 	(void)backend;
+	return -ENOSYS;
+}
+
+FDPASS_EXPORT int fdpass_backend_last_refused(const fdpass_backend *backend, pid_t *pid,
+					      uid_t *uid, gid_t *gid)
+{
+	(void)backend, (void)pid, (void)uid, (void)gid;
 	return -ENOSYS;
 }
 

@@ -1803,7 +1803,21 @@ static void test_backend_allow_uid(void **state)
 	make_pipe(p);
 	assert_int_equal(fdpass_send(sock, p[1]), 0);
 	close(p[1]);
-	assert_int_equal(fdpass_backend_recv(b2, &fd, 1000), -EPERM);
+	{
+		pid_t pid = 0;
+		uid_t uid = 0;
+		gid_t gid = 0;
+
+		assert_int_equal(fdpass_backend_last_refused(b2, &pid, &uid, &gid), -ENOENT);
+		assert_int_equal(fdpass_backend_recv(b2, &fd, 1000), -EPERM);
+		/* Who it was, for a log line: this very process. */
+		assert_int_equal(fdpass_backend_last_refused(b2, &pid, &uid, &gid), 0);
+		assert_int_equal(pid, getpid());
+		assert_int_equal(uid, getuid());
+		assert_int_equal(gid, getgid());
+		assert_int_equal(fdpass_backend_last_refused(b2, NULL, NULL, NULL), 0);
+		assert_int_equal(fdpass_backend_last_refused(NULL, &pid, NULL, NULL), -EINVAL);
+	}
 	assert_int_equal(fd, -1);
 	assert_recv_nothing(b2);
 	assert_closed_by_peer(sock);

@@ -105,6 +105,8 @@ struct api {
 	void (*backend_free)(struct fdpass_backend *);
 	int (*backend_allow_uid)(struct fdpass_backend *, uid_t);
 	int (*backend_fd)(const struct fdpass_backend *);
+	int (*backend_last_refused)(const struct fdpass_backend *, pid_t *, uid_t *,
+	                            gid_t *);
 	int (*backend_recv)(struct fdpass_backend *, int *, int);
 	int (*meta_new)(struct fdpass_meta **);
 	void (*meta_free)(struct fdpass_meta *);
@@ -156,6 +158,7 @@ static const struct api api = {
 	fdpass_backend_free,
 	fdpass_backend_allow_uid,
 	fdpass_backend_fd,
+	fdpass_backend_last_refused,
 	fdpass_backend_recv,
 	fdpass_meta_new,
 	fdpass_meta_free,
@@ -209,7 +212,8 @@ int main(void)
 	       api.flusher_list == 0 || api.url_path == 0 || api.handoff == 0 ||
 	       api.backend_new == 0 || api.backend_adopt == 0 ||
 	       api.backend_free == 0 || api.backend_allow_uid == 0 ||
-	       api.backend_fd == 0 || api.backend_recv == 0 ||
+	       api.backend_fd == 0 || api.backend_last_refused == 0 ||
+	       api.backend_recv == 0 ||
 	       api.meta_new == 0 || api.meta_free == 0 || api.meta_set_data == 0 ||
 	       api.meta_get_data == 0 || api.meta_set == 0 || api.meta_get == 0 ||
 	       api.meta_add_pair == 0 || api.meta_find == 0 ||
