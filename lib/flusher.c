@@ -99,13 +99,12 @@ int fdp_flusher_acquire(const char *name, struct provider **out)
 		return -EINVAL;
 	pthread_mutex_lock(&lock);
 	pp = find(name);
-	if (pp)
+	if (pp) {
 		(*pp)->runs++;
+		*out = *pp; /* under the lock: *pp may change once it is released */
+	}
 	pthread_mutex_unlock(&lock);
-	if (!pp)
-		return -ENOENT;
-	*out = *pp;
-	return 0;
+	return pp ? 0 : -ENOENT;
 }
 
 void fdp_flusher_release(struct provider *p)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Writing everything, for flushers: partial writes, EINTR, slow readers. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -54,7 +55,12 @@ static ssize_t write_some(int fd, const void *buf, size_t len, int *not_socket)
 		if (n >= 0 || errno != ENOTSOCK)
 			return n;
 		*not_socket = 1;
-		errno = EAGAIN; /* poll first, then write */
+		/* poll() would wait for ever on an fd that is not open for writing */
+		n = fcntl(fd, F_GETFL);
+		if (n >= 0 && (n & O_ACCMODE) == O_RDONLY)
+			errno = EBADF;
+		else if (n >= 0)
+			errno = EAGAIN; /* poll first, then write */
 		return -1;
 	}
 	return write_without_sigpipe(fd, buf, len > PIPE_BUF ? PIPE_BUF : len);
