@@ -609,7 +609,7 @@ static void test_response_header_values(void **state)
 		"\r", "\n", "\r\n", "a\rb", "a\nb", "a\r\nb", "\r\nSet-Cookie: x",
 		"x\r\nSet-Cookie: y", "a\r\n b" /* obs-fold */, "a\n\tb",
 		"\x01", "a\x02", "\x08", "\x0b", "\x0c", "\x1b[31m", "\x1f",
-		"\x7f", "a\x7f", "a\x7f" "b",
+		"\x7f", "a\x7f", "a\177b",
 	};
 	char longvalue[2001];
 	fdpass_response *r;
