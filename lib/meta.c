@@ -407,21 +407,29 @@ FDPASS_EXPORT int fdpass_send_meta(int sock, const int *fds, size_t nfds,
  */
 static int read_rest(int sock, unsigned char *buf, size_t len, int timeout_ms)
 {
-	size_t none = 0;
-	ssize_t n;
+	struct fdp_deadline dl;
 
-	if (len == 0)
-		return 0;
-	n = fdpass_recv_fds(sock, NULL, &none, buf, len, FDPASS_WAITALL, timeout_ms);
-	if (n == -ETOOMANYREFS || n == -EBADMSG)
-		return -EBADMSG; /* fds in the middle of a message */
-	if (n == 0)
-		return -ECONNRESET;
-	if (n == -ETIMEDOUT || n == -EAGAIN)
-		return -ETIME; /* distinct from "no message began" */
-	if (n < 0)
-		return (int)n;
-	return (size_t)n == len ? 0 : -ETIME;
+	fdp_deadline_init(&dl, timeout_ms);
+	while (len > 0) {
+		size_t none;
+		ssize_t n = fdp_recv_msg(sock, NULL, 0, &none, buf, len, MSG_DONTWAIT);
+
+		if (n == -EAGAIN || n == -EWOULDBLOCK) {
+			n = fdp_wait(sock, POLLIN, &dl);
+			if (n == 0)
+				continue;
+			return n == -ETIMEDOUT || n == -EAGAIN ? -ETIME : (int)n;
+		}
+		if (n == -ETOOMANYREFS || n == -EBADMSG)
+			return -EBADMSG; /* fds in the middle of a message */
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0)
+			return (int)n;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 /* Check a complete header against the fds that came. */

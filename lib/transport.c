@@ -4,6 +4,7 @@
  * kernel's interface is handled here, in send_msg() and recv_msg(), so that
  * the public calls only add their own rules on top.
  */
+#include <alloca.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,12 +16,19 @@
 #include "internal.h"
 
 /*
- * Room for the fds of one message plus any control message a socket option
- * may add (SCM_CREDENTIALS, SCM_PIDFD, SCM_SECURITY, ...), so that a peer
- * that sends too many fds is detected and its fds closed instead of being
- * dropped by the kernel behind MSG_CTRUNC.
+ * Room for the control data of one message: on Linux, one fd more than the
+ * caller takes (so that "too many" is seen as such: the kernel closes what
+ * does not fit), plus any control message a socket option may add
+ * (SCM_CREDENTIALS, SCM_PIDFD, ...). Elsewhere room for every fd a message
+ * can carry, since some systems install fds that do not fit (a leak).
+ * Sized per call: a small buffer keeps the common path on fewer pages.
  */
-#define RECV_CONTROL_SIZE (CMSG_SPACE(sizeof(int) * FDPASS_MAX_FDS) + 512)
+#define OTHER_CONTROL 256
+#ifdef __linux__
+#define RECV_CONTROL_SIZE(max) (CMSG_SPACE(sizeof(int) * ((max) + 1)) + OTHER_CONTROL)
+#else
+#define RECV_CONTROL_SIZE(max) (CMSG_SPACE(sizeof(int) * FDPASS_MAX_FDS) + OTHER_CONTROL)
+#endif
 
 #if defined(__linux__) && !defined(SCM_PIDFD)
 #define SCM_PIDFD 0x04 /* Linux 6.5; carries an fd that must be closed */
@@ -48,10 +56,6 @@ int fdp_is_stream(int sock)
 static ssize_t send_msg(int sock, const int *fds, size_t nfds,
 			const void *data, size_t len, int msgflags)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * FDPASS_MAX_FDS)];
-	} control;
 	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
@@ -59,9 +63,9 @@ static ssize_t send_msg(int sock, const int *fds, size_t nfds,
 	if (nfds > 0) {
 		struct cmsghdr *cmsg;
 
-		msg.msg_control = control.buf;
 		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		memset(control.buf, 0, msg.msg_controllen);
+		msg.msg_control = alloca(msg.msg_controllen); /* aligned for cmsghdr */
+		memset(msg.msg_control, 0, msg.msg_controllen);
 		cmsg = CMSG_FIRSTHDR(&msg);
 		cmsg->cmsg_level = SOL_SOCKET;
 		cmsg->cmsg_type = SCM_RIGHTS;
@@ -78,16 +82,14 @@ static ssize_t send_msg(int sock, const int *fds, size_t nfds,
 ssize_t fdp_recv_msg(int sock, int *fds, size_t max, size_t *nfds,
 		     void *buf, size_t len, int msgflags)
 {
-	union {
-		struct cmsghdr align;
-		char buf[RECV_CONTROL_SIZE];
-	} control;
+	size_t size = RECV_CONTROL_SIZE(max);
+	char *control = alloca(size); /* aligned for any type, cmsghdr included */
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr msg = {
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
-		.msg_control = control.buf,
-		.msg_controllen = sizeof(control.buf),
+		.msg_control = control,
+		.msg_controllen = size,
 	};
 	struct cmsghdr *cmsg;
 	size_t got = 0;
@@ -106,7 +108,7 @@ ssize_t fdp_recv_msg(int sock, int *fds, size_t max, size_t *nfds,
 	 * an untruncated cmsg_len behind a truncated buffer.
 	 */
 	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-		const unsigned char *end = (const unsigned char *)control.buf + msg.msg_controllen;
+		const unsigned char *end = (const unsigned char *)control + msg.msg_controllen;
 		const unsigned char *data = CMSG_DATA(cmsg);
 		size_t bytes, i, count;
 
@@ -142,7 +144,7 @@ ssize_t fdp_recv_msg(int sock, int *fds, size_t max, size_t *nfds,
 		}
 	}
 
-	if (msg.msg_flags & MSG_CTRUNC)
+	if ((msg.msg_flags & MSG_CTRUNC) && !too_many)
 		n = -EXFULL;
 	else if (n == 0 && got > 0)
 		n = -EBADMSG; /* an empty packet with fds: not a message of ours */
