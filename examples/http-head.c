@@ -58,10 +58,18 @@ static enum http_head_result parse_request_line(const char *p, size_t n, struct 
 		if (!s || (size_t)(h->target + h->target_len - s) < 3 || memcmp(s, "://", 3))
 			return h->target_len == 1 && h->target[0] == '*' ? HTTP_HEAD_COMPLETE
 									 : HTTP_HEAD_MALFORMED;
+		/* The authority ends at the first '/', '?' or '#' (RFC 3986). */
 		s += 3;
-		slash = memchr(s, '/', (size_t)(h->target + h->target_len - s));
-		h->path = slash ? slash : "/";
-		h->path_len = slash ? (size_t)(h->target + h->target_len - slash) : 1;
+		slash = s + strcspn(s, "/?#");
+		if (slash > h->target + h->target_len)
+			slash = h->target + h->target_len;
+		if (slash < h->target + h->target_len && *slash == '/') {
+			h->path = slash;
+			h->path_len = (size_t)(h->target + h->target_len - slash);
+		} else {
+			h->path = "/"; /* an empty path is "/" */
+			h->path_len = 1;
+		}
 	}
 	q = memchr(h->path, '?', h->path_len);
 	if (q)
@@ -145,21 +153,32 @@ int http_head_field(const char *buf, size_t head_len, const char *name,
 int http_head_body_length(const char *buf, size_t head_len, size_t *length)
 {
 	const char *v;
-	size_t len, i, n = 0;
+	size_t len, i, n = 0, off = 0;
+	int found = 0;
 
 	if (http_head_field(buf, head_len, "Transfer-Encoding", &v, &len))
 		return -1;
-	if (!http_head_field(buf, head_len, "Content-Length", &v, &len)) {
-		*length = 0;
-		return 0;
-	}
-	if (len == 0 || len > 15)
-		return -1;
-	for (i = 0; i < len; i++) {
-		if (v[i] < '0' || v[i] > '9')
+	/* Every Content-Length field must say the same (RFC 9112, 6.3). */
+	while (http_head_field(buf + off, head_len - off, "Content-Length", &v, &len)) {
+		size_t value = 0;
+
+		if (len == 0 || len > 15)
 			return -1;
-		n = n * 10 + (size_t)(v[i] - '0');
+		for (i = 0; i < len; i++) {
+			if (v[i] < '0' || v[i] > '9')
+				return -1;
+			value = value * 10 + (size_t)(v[i] - '0');
+		}
+		if (found && value != n)
+			return -1;
+		n = value;
+		found = 1;
+		/* Look again after this field's line (the "request line" there
+		 * is skipped by http_head_field, so start at this line). */
+		off = (size_t)(v - buf);
+		while (off > 0 && buf[off - 1] != '\n')
+			off--;
 	}
-	*length = n;
+	*length = found ? n : 0;
 	return 0;
 }

@@ -24,7 +24,8 @@ struct http_head {
 	size_t method_len;
 	const char *target; /* as sent: origin-form or absolute-form */
 	size_t target_len;
-	const char *path;   /* the path part of target, without query */
+	const char *path;   /* the path part of target, without query; for an
+			     * absolute-form target without a path, a static "/" */
 	size_t path_len;
 	int minor_version;  /* HTTP/1.x */
 	size_t head_len;    /* bytes up to and including the blank line */
@@ -32,7 +33,7 @@ struct http_head {
 
 /*
  * Parse the first len bytes of a request as far as they go. max bounds the
- * head. On HTTP_HEAD_COMPLETE *head points into buf.
+ * head. On HTTP_HEAD_COMPLETE *head points into buf (path aside, see above).
  */
 enum http_head_result http_head_parse(const char *buf, size_t len, size_t max,
 				      struct http_head *head);
@@ -47,8 +48,9 @@ int http_head_field(const char *buf, size_t head_len, const char *name,
 
 /*
  * The request body's length from Content-Length: 0 with *length set (0 if
- * the field is absent), -1 if the field is malformed or the body is chunked
- * (Transfer-Encoding), which the examples do not read.
+ * the field is absent), -1 if the field is malformed, if two Content-Length
+ * fields disagree, or if the body is chunked (Transfer-Encoding), which the
+ * examples do not read.
  */
 int http_head_body_length(const char *buf, size_t head_len, size_t *length);
 

@@ -248,7 +248,7 @@ HTTP_HEAD = {
     "transfer-encoding": head(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
                               b"Content-Length: 3\r\n\r\n"),
     "absolute-form": head(b"GET http://example.com:8080/a/b?q=1 HTTP/1.1\r\n\r\n"),
-    # known deviations (see fuzz-http-head.c): tolerated unless FDPASS_FUZZ_STRICT=1
+    # an empty path is "/"; the authority ends at '/', '?' or '#' (RFC 3986)
     "absolute-no-path": head(b"GET http://example.com HTTP/1.1\r\n\r\n"),
     "absolute-query-in-authority": head(b"GET http://h?x/admin HTTP/1.1\r\n\r\n"),
     "absolute-fragment-in-authority": head(b"GET http://h#x/admin HTTP/1.1\r\n\r\n"),
