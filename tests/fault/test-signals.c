@@ -1,0 +1,992 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Signals during every blocking call: SIGALRM every millisecond
+ * (setitimer) and a stream of SIGCHLD from a child that sends one about
+ * every millisecond, both with handlers installed without SA_RESTART, so
+ * that every blocking system call the library makes is interrupted again
+ * and again. Each scenario runs twice, without and with the storm: the
+ * results must be identical, and a call with a deadline T must return
+ * within T plus a small margin both times (a call that restarted its clock
+ * at each EINTR would never return).
+ *
+ * Children never call cmocka: they report through their exit status.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fdpass.h>
+
+#include "helpers.h"
+
+#define T 200         /* the deadline of the calls that must time out */
+#define LATER 100     /* how long a peer waits before it acts */
+#define BIG (1 << 20) /* bytes of the large transfers */
+
+static volatile sig_atomic_t alarms, chlds;
+static unsigned long total_alarms, total_chlds, calls;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+static void on_chld(int sig)
+{
+	(void)sig;
+	chlds++;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- the storm ---------------------------------------------------------- */
+
+struct run {
+	int storm;          /* this run has the storm */
+	pid_t pinger;
+	int r;              /* what the call returned */
+	int64_t t0, elapsed;
+	unsigned alarms, chlds;
+	char detail[160];   /* what else the scenario saw: must match between runs */
+};
+
+static int pinger_main(void *arg)
+{
+	pid_t parent = *(pid_t *)arg;
+
+	for (;;) {
+		if (kill(parent, SIGCHLD) < 0)
+			return 0;
+		sleep_ms(1);
+	}
+}
+
+static void handle(int sig, void (*fn)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fn;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: every blocking call sees EINTR */
+	assert_int_equal(sigaction(sig, &sa, NULL), 0);
+}
+
+/* Right before the call under test. */
+static void begin(struct run *run)
+{
+	if (run->storm) {
+		struct itimerval it = { { 0, 1000 }, { 0, 1000 } };
+		pid_t self = getpid();
+
+		handle(SIGALRM, on_alarm);
+		handle(SIGCHLD, on_chld);
+		run->pinger = ft_fork(pinger_main, &self);
+		alarms = 0;
+		chlds = 0;
+		assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+	}
+	run->t0 = ft_now_ms();
+}
+
+/* Right after it. */
+static void end(struct run *run, int r)
+{
+	run->elapsed = ft_now_ms() - run->t0;
+	run->r = r;
+	if (run->storm) {
+		struct itimerval off;
+
+		memset(&off, 0, sizeof(off));
+		setitimer(ITIMER_REAL, &off, NULL);
+		run->alarms = (unsigned)alarms;
+		run->chlds = (unsigned)chlds;
+		kill(run->pinger, SIGKILL);
+		ft_child_result(run->pinger);
+		run->pinger = 0;
+		/* A late SIGALRM must not end the program. */
+		signal(SIGALRM, SIG_IGN);
+		signal(SIGCHLD, SIG_DFL);
+		total_alarms += run->alarms;
+		total_chlds += run->chlds;
+	}
+	calls++;
+}
+
+typedef void (*scenario_fn)(void **state, struct run *run);
+
+/*
+ * Run a scenario without, then with the storm; the same result and detail
+ * both times. timeout > 0: the call had that deadline and must have used
+ * it up, not more (both times). The storm must really have hit the call.
+ */
+static void both_ways(void **state, scenario_fn fn, int expect, int timeout)
+{
+	struct run plain, storm;
+
+	memset(&plain, 0, sizeof(plain));
+	memset(&storm, 0, sizeof(storm));
+	storm.storm = 1;
+	fn(state, &plain);
+	fn(state, &storm);
+	if (plain.r != expect)
+		fail_msg("without signals: %d (%s), expected %d", plain.r, fdpass_strerror(plain.r),
+			 expect);
+	if (storm.r != plain.r || strcmp(storm.detail, plain.detail))
+		fail_msg("with signals: %d \"%s\" after %lld ms; without: %d \"%s\"", storm.r,
+			 storm.detail, (long long)storm.elapsed, plain.r, plain.detail);
+	if (timeout > 0) {
+		assert_deadline_kept(plain.elapsed, timeout);
+		if (storm.elapsed > timeout + ft_margin_ms() || storm.elapsed < timeout - 2)
+			fail_msg("with signals the call took %lld ms, its deadline was %d ms",
+				 (long long)storm.elapsed, timeout);
+	}
+	if (storm.alarms == 0)
+		fail_msg("no SIGALRM arrived during the call (%lld ms)", (long long)storm.elapsed);
+	print_message("    %d in %lld ms; with %u SIGALRM and %u SIGCHLD: the same in %lld ms\n",
+		      plain.r, (long long)plain.elapsed, storm.alarms, storm.chlds,
+		      (long long)storm.elapsed);
+}
+
+static int signals_teardown(void **state)
+{
+	struct itimerval off;
+
+	memset(&off, 0, sizeof(off));
+	setitimer(ITIMER_REAL, &off, NULL);
+	signal(SIGALRM, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	return ft_teardown(state);
+}
+
+#define SIG_TEST(f) cmocka_unit_test_setup_teardown(f, ft_setup, signals_teardown)
+
+/* ---- peers in children -------------------------------------------------- */
+
+struct peer {
+	int sock;
+	int fds[3];
+	size_t nfds;
+	const void *data;
+	size_t len;
+	size_t first;    /* bytes sent with the fds first */
+	int delay_ms;    /* before the first send */
+	int pause_ms;    /* between later chunks */
+	size_t chunk;
+	int stall_ms;    /* stay alive after the last send */
+	const fdpass_meta *meta;
+	size_t fill;     /* reader: bytes of filler to read first */
+	int lfd;         /* acceptor: listener */
+	const char *path;
+};
+
+/* Send first bytes (with the fds) after delay_ms, then the rest in chunks. */
+static int sender(void *arg)
+{
+	const struct peer *p = arg;
+	const char *d = p->data;
+	size_t off = p->first;
+
+	sleep_ms(p->delay_ms);
+	if (ft_raw_send(p->sock, d, p->first, p->fds, p->nfds) != (ssize_t)p->first)
+		return 10;
+	while (off < p->len) {
+		size_t n = p->len - off < p->chunk ? p->len - off : p->chunk;
+
+		sleep_ms(p->pause_ms);
+		if (ft_raw_send(p->sock, d + off, n, NULL, 0) != (ssize_t)n)
+			return 11;
+		off += n;
+	}
+	sleep_ms(p->stall_ms);
+	return 0;
+}
+
+static pid_t start(int (*fn)(void *), struct peer *p)
+{
+	return ft_fork(fn, p);
+}
+
+/* Read fill bytes, then a message of len bytes with nfds fds like p->fds, slowly. */
+static int slow_reader(void *arg)
+{
+	const struct peer *p = arg;
+	unsigned char *buf = malloc(p->len > p->fill ? p->len : p->fill);
+	size_t off = 0;
+	int got[4] = { -1, -1, -1, -1 };
+	size_t n = 4, i;
+	ssize_t r;
+
+	if (!buf)
+		return 10;
+	sleep_ms(p->delay_ms);
+	if (p->fill && ft_read_exact(p->sock, buf, p->fill, 5000) < 0)
+		return 11;
+	if (p->meta) {
+		fdpass_meta *m = NULL;
+
+		if (fdpass_recv_meta(p->sock, got, &n, &m, 0, 0, 5000) != 1)
+			return 12;
+		if (!ft_meta_same(m, p->meta))
+			return 13;
+		fdpass_meta_free(m);
+		off = p->len;
+	} else if (p->len) {
+		/* The fds come with the first bytes; then a chunk at a time. */
+		if (p->nfds) {
+			r = fdpass_recv_fds(p->sock, got, &n, buf, p->chunk, FDPASS_WAITALL, 5000);
+			if (r != (ssize_t)p->chunk)
+				return 14;
+			off = (size_t)r;
+		} else {
+			n = 0;
+		}
+		while (off < p->len) {
+			size_t k = p->len - off < p->chunk ? p->len - off : p->chunk;
+
+			sleep_ms(p->pause_ms);
+			if (ft_read_exact(p->sock, buf + off, k, 5000) < 0)
+				return 15;
+			off += k;
+		}
+		if (!ft_is_pattern(buf, p->len))
+			return 16;
+	} else {
+		if (fdpass_recv(p->sock, got) != 1)
+			return 17;
+		n = 1;
+	}
+	if (n != p->nfds)
+		return 18;
+	for (i = 0; i < n; i++) {
+		if (!tl_same_file(got[i], p->fds[i]))
+			return 19;
+		close(got[i]);
+	}
+	free(buf);
+	return 0;
+}
+
+/* Accept one queued connection after delay_ms (and drop it). */
+static int acceptor(void *arg)
+{
+	const struct peer *p = arg;
+	int c;
+
+	sleep_ms(p->delay_ms);
+	c = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
+	return c >= 0 ? 0 : 10;
+}
+
+/* A front-end that hands off a tagged pipe after delay_ms. */
+static int late_frontend(void *arg)
+{
+	const struct peer *p = arg;
+	int fd = ft_tagged_fd("late");
+
+	sleep_ms(p->delay_ms);
+	if (fd < 0)
+		return 10;
+	if (fdpass_handoff(p->path, fd, "none", NULL, 2000) != 0)
+		return 11;
+	return 0;
+}
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+struct three {
+	int p[2], tagged;
+	int fds[3];
+};
+
+static void three_open(struct three *t)
+{
+	ft_pipe(t->p);
+	t->tagged = ft_tagged_fd("third");
+	assert_true(t->tagged >= 0);
+	t->fds[0] = t->p[0];
+	t->fds[1] = t->p[1];
+	t->fds[2] = t->tagged;
+}
+
+static void three_close(struct three *t)
+{
+	close(t->p[0]);
+	close(t->p[1]);
+	close(t->tagged);
+}
+
+/* Three fds arrived for the files of t: "fds ok", or what was wrong. */
+static const char *three_check(const struct three *t, int *got, size_t n)
+{
+	size_t i;
+	int ok = n == 3;
+
+	for (i = 0; i < n; i++) {
+		ok = ok && tl_same_file(got[i], t->fds[i]);
+		close(got[i]);
+	}
+	return ok ? "fds ok" : "fds WRONG";
+}
+
+/* A listener whose backlog is full of our own connections. */
+struct full_backlog {
+	char path[300];
+	int lfd;
+	int fillers[16];
+	size_t n;
+};
+
+static void backlog_fill(void **state, struct full_backlog *f)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	ft_path(state, "full.sock", f->path, sizeof(f->path));
+	memcpy(sa.sun_path, f->path, strlen(f->path) + 1);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f->lfd, 1), 0);
+	for (f->n = 0;; f->n++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+		assert_true(fd >= 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			assert_int_equal(errno, EAGAIN);
+			close(fd);
+			break;
+		}
+		assert_true(f->n < 16);
+		f->fillers[f->n] = fd;
+	}
+}
+
+/* Close the fillers; of what is queued, the one message is for client's file. */
+static const char *backlog_release(struct full_backlog *f, int client)
+{
+	int found = 0, c;
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		close(f->fillers[i]);
+	while ((c = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		int fd = -1;
+
+		if (client >= 0 && fdpass_recv(c, &fd) == 1) {
+			found += tl_same_file(fd, client);
+			close(fd);
+		}
+		close(c);
+	}
+	close(f->lfd);
+	unlink(f->path);
+	return client < 0 || found == 1 ? "queue ok" : "queue WRONG";
+}
+
+/* ---- the scenarios ------------------------------------------------------ */
+
+static void sc_recv(void **state, struct run *run)
+{
+	struct peer p = { 0 };
+	int sv[2], fd = -1;
+	pid_t pid;
+
+	(void)state;
+	tl_socketpair(SOCK_STREAM, sv);
+	p.sock = sv[0];
+	p.fds[0] = ft_tagged_fd("hello");
+	p.nfds = 1;
+	p.data = "";
+	p.len = p.first = 1;
+	p.delay_ms = LATER;
+	pid = start(sender, &p);
+	begin(run);
+	end(run, fdpass_recv(sv[1], &fd));
+	snprintf(run->detail, sizeof(run->detail), "says hello: %d, child %d",
+		 fd >= 0 && ft_fd_says(fd, "hello", 1000), ft_child_result(pid));
+	if (fd >= 0)
+		close(fd);
+	close(p.fds[0]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_recv(void **state)
+{
+	both_ways(state, sc_recv, 1, 0);
+}
+
+static void sc_recv_fds_waitall(void **state, struct run *run)
+{
+	unsigned char *msg = malloc(BIG), *buf = malloc(BIG);
+	struct peer p = { 0 };
+	int sv[2], got[4];
+	struct three t;
+	size_t n = 4;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(msg);
+	assert_non_null(buf);
+	ft_fill_pattern(msg, BIG);
+	tl_socketpair(SOCK_STREAM, sv);
+	three_open(&t);
+	memcpy(p.fds, t.fds, sizeof(t.fds));
+	p.sock = sv[0];
+	p.nfds = 3;
+	p.data = msg;
+	p.len = BIG;
+	p.first = 1000;
+	p.chunk = 65536;
+	p.delay_ms = LATER;
+	p.pause_ms = 5;
+	pid = start(sender, &p);
+	begin(run);
+	end(run, (int)fdpass_recv_fds(sv[1], got, &n, buf, BIG, FDPASS_WAITALL, -1));
+	snprintf(run->detail, sizeof(run->detail), "%s, pattern %d, child %d",
+		 run->r == BIG ? three_check(&t, got, n) : "-", ft_is_pattern(buf, BIG),
+		 ft_child_result(pid));
+	three_close(&t);
+	close(sv[0]);
+	close(sv[1]);
+	free(msg);
+	free(buf);
+}
+
+static void test_recv_fds_waitall(void **state)
+{
+	both_ways(state, sc_recv_fds_waitall, BIG, 0);
+}
+
+static void sc_recv_fds_timeout(void **state, struct run *run)
+{
+	int sv[2], got[2];
+	size_t n = 2;
+	char buf[16];
+
+	(void)state;
+	tl_socketpair(SOCK_STREAM, sv);
+	begin(run);
+	end(run, (int)fdpass_recv_fds(sv[1], got, &n, buf, sizeof(buf), 0, T));
+	snprintf(run->detail, sizeof(run->detail), "nfds %zu", n);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_recv_fds_timeout(void **state)
+{
+	both_ways(state, sc_recv_fds_timeout, -ETIMEDOUT, T);
+}
+
+struct writer {
+	int sock, fd;
+	const fdpass_meta *m;
+};
+
+static int meta_writer(void *arg)
+{
+	const struct writer *w = arg;
+
+	return fdpass_send_meta(w->sock, &w->fd, 1, w->m, 0, 5000) == 0 ? 0 : 1;
+}
+
+/* The peer sends the first part of a metadata message, then (after LATER) the rest. */
+static void sc_recv_meta(void **state, struct run *run, int stall)
+{
+	fdpass_meta *m = ft_meta(BIG / 4), *in = NULL;
+	unsigned char *wire = malloc(2 * BIG);
+	int sv[2], raw[2], got[2] = { -1, -1 }, fd = -1;
+	struct peer p = { 0 };
+	struct three t;
+	size_t n = 2, len;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(wire);
+	three_open(&t);
+	/* The exact bytes of the message. */
+	tl_socketpair(SOCK_STREAM, raw);
+	{
+		struct writer w = { raw[0], t.p[1], m };
+		pid_t pid_w = ft_fork(meta_writer, &w);
+
+		/* The sender may block on the buffer: it is a child. */
+		close(raw[0]);
+		len = 0;
+		for (;;) {
+			ssize_t r = read(raw[1], wire + len, 2 * BIG - len);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			assert_true(r >= 0);
+			if (r == 0)
+				break;
+			len += (size_t)r;
+		}
+		ft_wait_child(pid_w);
+		close(raw[1]);
+	}
+	/* (the fd that came with the raw read was dropped by read(): closed) */
+	tl_socketpair(SOCK_STREAM, sv);
+	p.sock = sv[0];
+	p.fds[0] = t.p[1];
+	p.nfds = 1;
+	p.data = wire;
+	p.len = stall ? 300 : len;
+	p.first = 10;
+	p.chunk = 65536;
+	p.delay_ms = stall ? 0 : LATER;
+	p.pause_ms = stall ? 0 : 20;
+	p.stall_ms = stall ? 2 * T + ft_margin_ms() : 0;
+	pid = start(sender, &p);
+	begin(run);
+	end(run, fdpass_recv_meta(sv[1], got, &n, &in, 0, 0, stall ? T : 3000));
+	if (run->r == 1) {
+		fd = got[0];
+		snprintf(run->detail, sizeof(run->detail), "nfds %zu, same file %d, meta %d", n,
+			 tl_same_file(fd, t.p[1]), ft_meta_same(in, m));
+		close(fd);
+	} else {
+		snprintf(run->detail, sizeof(run->detail), "nfds %zu, meta %p", n, (void *)in);
+	}
+	kill(pid, SIGKILL);
+	ft_child_result(pid);
+	fdpass_meta_free(in);
+	fdpass_meta_free(m);
+	three_close(&t);
+	close(sv[0]);
+	close(sv[1]);
+	free(wire);
+}
+
+static void sc_recv_meta_slow(void **state, struct run *run)
+{
+	sc_recv_meta(state, run, 0);
+}
+
+static void sc_recv_meta_stalled(void **state, struct run *run)
+{
+	sc_recv_meta(state, run, 1);
+}
+
+static void test_recv_meta_slow(void **state)
+{
+	both_ways(state, sc_recv_meta_slow, 1, 0);
+}
+
+static void test_recv_meta_stalled(void **state)
+{
+	/* The rest of a begun message has its own deadline (timeout_ms). */
+	both_ways(state, sc_recv_meta_stalled, -ETIME, T);
+}
+
+static void sc_recv_meta_timeout(void **state, struct run *run)
+{
+	fdpass_meta *in = NULL;
+	int sv[2], got[2];
+	size_t n = 2;
+
+	(void)state;
+	tl_socketpair(SOCK_STREAM, sv);
+	begin(run);
+	end(run, fdpass_recv_meta(sv[1], got, &n, &in, 0, 0, T));
+	snprintf(run->detail, sizeof(run->detail), "nfds %zu, meta %p", n, (void *)in);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_recv_meta_timeout(void **state)
+{
+	both_ways(state, sc_recv_meta_timeout, -ETIMEDOUT, T);
+}
+
+/* fdpass_send on a full blocking socket; the peer drains it after LATER. */
+static void sc_send_full(void **state, struct run *run)
+{
+	struct peer p = { 0 };
+	int sv[2];
+	struct three t;
+	pid_t pid;
+
+	(void)state;
+	tl_socketpair(SOCK_STREAM, sv);
+	three_open(&t);
+	p.fill = ft_fill(sv[0]);
+	p.sock = sv[1];
+	p.fds[0] = t.tagged;
+	p.nfds = 1;
+	p.delay_ms = LATER;
+	pid = start(slow_reader, &p);
+	begin(run);
+	end(run, fdpass_send(sv[0], t.tagged));
+	snprintf(run->detail, sizeof(run->detail), "child %d", ft_child_result(pid));
+	three_close(&t);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_send_full(void **state)
+{
+	both_ways(state, sc_send_full, 0, 0);
+}
+
+/* 1 MiB with three fds, blocking, to a reader that drains it slowly. */
+static void sc_send_fds_big(void **state, struct run *run)
+{
+	unsigned char *msg = malloc(BIG);
+	struct peer p = { 0 };
+	struct three t;
+	int sv[2];
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(msg);
+	ft_fill_pattern(msg, BIG);
+	tl_socketpair(SOCK_STREAM, sv);
+	three_open(&t);
+	memcpy(p.fds, t.fds, sizeof(t.fds));
+	p.sock = sv[1];
+	p.nfds = 3;
+	p.len = BIG;
+	p.chunk = 65536;
+	p.delay_ms = LATER;
+	p.pause_ms = 2;
+	pid = start(slow_reader, &p);
+	begin(run);
+	end(run, (int)fdpass_send_fds(sv[0], t.fds, 3, msg, BIG, 0, -1));
+	snprintf(run->detail, sizeof(run->detail), "child %d", ft_child_result(pid));
+	three_close(&t);
+	close(sv[0]);
+	close(sv[1]);
+	free(msg);
+}
+
+static void test_send_fds_big(void **state)
+{
+	both_ways(state, sc_send_fds_big, BIG, 0);
+}
+
+static void sc_send_fds_timeout(void **state, struct run *run)
+{
+	int sv[2], p[2];
+
+	(void)state;
+	tl_socketpair(SOCK_STREAM, sv);
+	ft_pipe(p);
+	ft_fill(sv[0]);
+	begin(run);
+	end(run, (int)fdpass_send_fds(sv[0], p, 2, "x", 1, 0, T));
+	snprintf(run->detail, sizeof(run->detail), "caller's fds open %d",
+		 ft_is_open(p[0]) && ft_is_open(p[1]));
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_send_fds_timeout(void **state)
+{
+	both_ways(state, sc_send_fds_timeout, -ETIMEDOUT, T);
+}
+
+/* A slow reader of a metadata message with 256 KiB of data. */
+static void sc_send_meta_big(void **state, struct run *run)
+{
+	fdpass_meta *m = ft_meta(BIG / 4);
+	struct peer p = { 0 };
+	struct three t;
+	int sv[2];
+	pid_t pid;
+
+	(void)state;
+	tl_socketpair(SOCK_STREAM, sv);
+	three_open(&t);
+	p.sock = sv[1];
+	p.fds[0] = t.tagged;
+	p.nfds = 1;
+	p.meta = m;
+	p.len = 1;
+	p.delay_ms = LATER;
+	pid = start(slow_reader, &p);
+	begin(run);
+	end(run, fdpass_send_meta(sv[0], &t.tagged, 1, m, 0, 3000));
+	snprintf(run->detail, sizeof(run->detail), "child %d", ft_child_result(pid));
+	three_close(&t);
+	close(sv[0]);
+	close(sv[1]);
+	fdpass_meta_free(m);
+}
+
+static void test_send_meta_big(void **state)
+{
+	both_ways(state, sc_send_meta_big, 0, 0);
+}
+
+static void sc_connect_timeout(void **state, struct run *run)
+{
+	struct full_backlog f;
+
+	backlog_fill(state, &f);
+	begin(run);
+	end(run, fdpass_connect(f.path, 0, T));
+	if (run->r >= 0)
+		close(run->r);
+	snprintf(run->detail, sizeof(run->detail), "%s", backlog_release(&f, -1));
+}
+
+static void test_connect_timeout(void **state)
+{
+	both_ways(state, sc_connect_timeout, -ETIMEDOUT, T);
+}
+
+/* The backlog frees up after LATER: connected, with and without a deadline. */
+static void sc_connect_later(void **state, struct run *run, int timeout)
+{
+	struct full_backlog f;
+	struct peer p = { 0 };
+	pid_t pid;
+	int fd;
+
+	backlog_fill(state, &f);
+	p.lfd = f.lfd;
+	p.delay_ms = LATER;
+	pid = start(acceptor, &p);
+	begin(run);
+	fd = fdpass_connect(f.path, 0, timeout);
+	end(run, fd >= 0 ? 1 : fd);
+	snprintf(run->detail, sizeof(run->detail), "blocking %d, child %d, %s",
+		 fd >= 0 && !(fcntl(fd, F_GETFL) & O_NONBLOCK), ft_child_result(pid),
+		 backlog_release(&f, -1));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void sc_connect_later_forever(void **state, struct run *run)
+{
+	sc_connect_later(state, run, -1);
+}
+
+static void sc_connect_later_deadline(void **state, struct run *run)
+{
+	sc_connect_later(state, run, 3000);
+}
+
+static void test_connect_later(void **state)
+{
+	both_ways(state, sc_connect_later_forever, 1, 0);
+	both_ways(state, sc_connect_later_deadline, 1, 0);
+}
+
+static void sc_write_all(void **state, struct run *run, int pipe_not_socket)
+{
+	unsigned char *msg = malloc(BIG);
+	struct peer p = { 0 };
+	int fds[2];
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(msg);
+	ft_fill_pattern(msg, BIG);
+	if (pipe_not_socket)
+		ft_pipe(fds);
+	else
+		tl_socketpair(SOCK_STREAM, fds);
+	p.sock = fds[0];
+	p.len = BIG;
+	p.chunk = 65536;
+	p.delay_ms = LATER;
+	p.pause_ms = 2;
+	p.fill = 0;
+	/* A reader of plain bytes: no fds, the first chunk read like the others. */
+	p.nfds = 0;
+	pid = start(slow_reader, &p);
+	begin(run);
+	end(run, fdpass_write_all(fds[1], msg, BIG, -1));
+	snprintf(run->detail, sizeof(run->detail), "child %d", ft_child_result(pid));
+	close(fds[0]);
+	close(fds[1]);
+	free(msg);
+}
+
+static void sc_write_all_socket(void **state, struct run *run)
+{
+	sc_write_all(state, run, 0);
+}
+
+static void sc_write_all_pipe(void **state, struct run *run)
+{
+	sc_write_all(state, run, 1);
+}
+
+static void test_write_all(void **state)
+{
+	both_ways(state, sc_write_all_socket, 0, 0);
+	both_ways(state, sc_write_all_pipe, 0, 0);
+}
+
+static void sc_write_all_timeout(void **state, struct run *run, int pipe_not_socket)
+{
+	unsigned char *msg = malloc(BIG);
+	int fds[2];
+
+	(void)state;
+	assert_non_null(msg);
+	ft_fill_pattern(msg, BIG);
+	if (pipe_not_socket)
+		ft_pipe(fds);
+	else
+		tl_socketpair(SOCK_STREAM, fds);
+	begin(run);
+	end(run, fdpass_write_all(fds[1], msg, BIG, T));
+	snprintf(run->detail, sizeof(run->detail), "-");
+	close(fds[0]);
+	close(fds[1]);
+	free(msg);
+}
+
+static void sc_write_all_timeout_socket(void **state, struct run *run)
+{
+	sc_write_all_timeout(state, run, 0);
+}
+
+static void sc_write_all_timeout_pipe(void **state, struct run *run)
+{
+	sc_write_all_timeout(state, run, 1);
+}
+
+static void test_write_all_timeout(void **state)
+{
+	both_ways(state, sc_write_all_timeout_socket, -ETIMEDOUT, T);
+	both_ways(state, sc_write_all_timeout_pipe, -ETIMEDOUT, T);
+}
+
+static void sc_backend_recv(void **state, struct run *run, int frontend)
+{
+	fdpass_backend *b = NULL;
+	struct peer p = { 0 };
+	char path[300];
+	int fd = -7;
+	pid_t pid = 0;
+
+	ft_path(state, "backend.sock", path, sizeof(path));
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	if (frontend) {
+		p.path = path;
+		p.delay_ms = LATER;
+		pid = start(late_frontend, &p);
+	}
+	begin(run);
+	end(run, fdpass_backend_recv(b, &fd, frontend ? 3000 : T));
+	snprintf(run->detail, sizeof(run->detail), "fd %s, child %d",
+		 fd == -1 ? "-1" : ft_fd_says(fd, "late", 1000) ? "late" : "WRONG",
+		 pid ? ft_child_result(pid) : 0);
+	if (fd >= 0)
+		close(fd);
+	fdpass_backend_free(b);
+}
+
+static void sc_backend_recv_idle(void **state, struct run *run)
+{
+	sc_backend_recv(state, run, 0);
+}
+
+static void sc_backend_recv_frontend(void **state, struct run *run)
+{
+	sc_backend_recv(state, run, 1);
+}
+
+static void test_backend_recv(void **state)
+{
+	both_ways(state, sc_backend_recv_idle, -ETIMEDOUT, T);
+	both_ways(state, sc_backend_recv_frontend, 1, 0);
+}
+
+static void sc_handoff(void **state, struct run *run, int later)
+{
+	struct full_backlog f;
+	struct peer p = { 0 };
+	int sv[2];
+	pid_t pid = 0;
+	char head[32] = { 0 };
+
+	backlog_fill(state, &f);
+	tl_socketpair(SOCK_STREAM, sv);
+	if (later) {
+		p.lfd = f.lfd;
+		p.delay_ms = LATER;
+		pid = start(acceptor, &p);
+	}
+	begin(run);
+	end(run, fdpass_handoff(f.path, sv[1], NULL, NULL, later ? 3000 : T));
+	if (ft_wait_fd(sv[0], POLLIN, 0) > 0)
+		(void)!read(sv[0], head, 17);
+	snprintf(run->detail, sizeof(run->detail), "client got \"%.15s\", child %d, %s", head,
+		 pid ? ft_child_result(pid) : 0, backlog_release(&f, later ? sv[1] : -1));
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void sc_handoff_full(void **state, struct run *run)
+{
+	sc_handoff(state, run, 0);
+}
+
+static void sc_handoff_later(void **state, struct run *run)
+{
+	sc_handoff(state, run, 1);
+}
+
+static void test_handoff(void **state)
+{
+	both_ways(state, sc_handoff_full, -ETIMEDOUT, T);
+	both_ways(state, sc_handoff_later, 0, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		SIG_TEST(test_recv),
+		SIG_TEST(test_recv_fds_waitall),
+		SIG_TEST(test_recv_fds_timeout),
+		SIG_TEST(test_recv_meta_slow),
+		SIG_TEST(test_recv_meta_stalled),
+		SIG_TEST(test_recv_meta_timeout),
+		SIG_TEST(test_send_full),
+		SIG_TEST(test_send_fds_big),
+		SIG_TEST(test_send_fds_timeout),
+		SIG_TEST(test_send_meta_big),
+		SIG_TEST(test_connect_timeout),
+		SIG_TEST(test_connect_later),
+		SIG_TEST(test_write_all),
+		SIG_TEST(test_write_all_timeout),
+		SIG_TEST(test_backend_recv),
+		SIG_TEST(test_handoff),
+	};
+	int r;
+
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGALRM, SIG_IGN);
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	printf("signals: %lu SIGALRM and %lu SIGCHLD during %lu blocking calls, %s\n",
+	       total_alarms, total_chlds, calls / 2,
+	       r == 0 ? "results identical, deadlines kept" : "NOT ALL SURVIVED (see above)");
+	fflush(stdout);
+	return r;
+}
