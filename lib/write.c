@@ -67,15 +67,23 @@ static ssize_t write_some(int fd, const void *buf, size_t len, int *not_socket)
 }
 
 /*
- * Wait for room in fd. The poll() is made even when no time is left, so
- * that a call with timeout 0 still writes whatever fits at once.
+ * Wait for room in fd. Once the deadline has passed, one more poll() is
+ * made without waiting (so that a call with timeout 0 still writes what
+ * fits at once), and *last records that it was the last: a wait after it
+ * is -ETIMEDOUT, however often poll() claims room that the write then
+ * does not find.
  */
-static int wait_writable(int fd, const struct fdp_deadline *dl)
+static int wait_writable(int fd, const struct fdp_deadline *dl, int *last)
 {
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		int r = poll(&pfd, 1, fdp_deadline_left(dl));
+		int left = fdp_deadline_left(dl), r;
 
+		if (*last)
+			return -ETIMEDOUT;
+		if (left == 0)
+			*last = 1;
+		r = poll(&pfd, 1, left);
 		if (r > 0)
 			return 0;
 		if (r == 0)
@@ -89,7 +97,7 @@ FDPASS_EXPORT int fdpass_write_all(int fd, const void *buf, size_t len, int time
 {
 	struct fdp_deadline dl;
 	const char *p = buf;
-	int not_socket = 0;
+	int not_socket = 0, last = 0;
 
 	if (len > 0 && !buf)
 		return -EINVAL;
@@ -98,7 +106,7 @@ FDPASS_EXPORT int fdpass_write_all(int fd, const void *buf, size_t len, int time
 		ssize_t n;
 		int r;
 
-		if (not_socket && (r = wait_writable(fd, &dl)) < 0)
+		if (not_socket && (r = wait_writable(fd, &dl, &last)) < 0)
 			return r;
 		n = write_some(fd, p, len, &not_socket);
 		if (n > 0) {
@@ -110,7 +118,7 @@ FDPASS_EXPORT int fdpass_write_all(int fd, const void *buf, size_t len, int time
 			continue;
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 			return -errno;
-		if (!not_socket && (r = wait_writable(fd, &dl)) < 0)
+		if (!not_socket && (r = wait_writable(fd, &dl, &last)) < 0)
 			return r;
 	}
 	return 0;
