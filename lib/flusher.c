@@ -209,22 +209,17 @@ FDPASS_EXPORT int fdpass_flusher_unregister(const char *name)
 
 FDPASS_EXPORT int fdpass_flusher_lookup(const char *name, fdpass_flusher_fn *fn, void **context)
 {
-	struct provider **pp;
+	struct provider *p;
+	int r = fdp_flusher_acquire(name, &p);
 
-	if (!name)
-		name = FDPASS_FLUSHER_DEFAULT;
-	if (!valid_name(name))
-		return -EINVAL;
-	pthread_mutex_lock(&lock);
-	pp = find(name);
-	if (pp) {
-		if (fn)
-			*fn = (*pp)->fn;
-		if (context)
-			*context = (*pp)->context;
-	}
-	pthread_mutex_unlock(&lock);
-	return pp ? 0 : -ENOENT;
+	if (r < 0)
+		return r;
+	if (fn)
+		*fn = p->fn;
+	if (context)
+		*context = p->context;
+	fdp_flusher_release(p);
+	return 0;
 }
 
 FDPASS_EXPORT int fdpass_flusher_run(const char *name, int client_fd, const fdpass_response *resp)

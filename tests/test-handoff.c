@@ -80,14 +80,6 @@ static void abstract_name(char *buf, size_t size, const char *what)
 
 /* ---- helpers safe in children (no cmocka) ------------------------------ */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int is_cloexec(int fd)
 {
 	int fl = fcntl(fd, F_GETFD);
@@ -194,41 +186,13 @@ static void tcp_pair(int *client, int *server)
 	close(lfd);
 }
 
-/* Read fd until end of stream, within ms; NUL-terminates, returns the count. */
-static size_t read_to_eof(int fd, char *buf, size_t size, int ms)
-{
-	int64_t end = now_ms() + ms;
-	size_t n = 0;
-
-	for (;;) {
-		int left = (int)(end - now_ms());
-		ssize_t r;
-
-		if (left <= 0 || wait_fd(fd, POLLIN, left) <= 0)
-			fail_msg("no end of stream within %d ms (%zu bytes so far: \"%.*s\")",
-				 ms, n, (int)n, buf);
-		if (n + 1 >= size)
-			fail_msg("more than %zu bytes before end of stream", size - 1);
-		r = read(fd, buf + n, size - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			fail_msg("read: %s", strerror(errno));
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	return n;
-}
-
 /* fd is a pipe's read end that yields exactly tag, then EOF. */
 static void assert_fd_carries(int fd, const char *tag)
 {
 	char buf[128];
 
 	assert_true(is_cloexec(fd));
-	read_to_eof(fd, buf, sizeof(buf), 2000);
+	tl_read_to_eof(fd, buf, sizeof(buf), 2000);
 	assert_string_equal(buf, tag);
 }
 
@@ -288,34 +252,8 @@ static void assert_caller_can_answer(int front, int client)
 	assert_nothing_to_read(client);
 	assert_int_equal(fdpass_write_all(front, bad_gateway, strlen(bad_gateway), 2000), 0);
 	close(front);
-	read_to_eof(client, buf, sizeof(buf), 2000);
+	tl_read_to_eof(client, buf, sizeof(buf), 2000);
 	assert_string_equal(buf, bad_gateway);
-}
-
-/* Raw sendmsg() of arbitrary bytes and fds, to play a misbehaving front-end. */
-static void raw_send(int sock, const void *data, size_t len, const int *fds, size_t nfds)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
-	} control;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	assert_true(nfds <= 4);
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		msg.msg_control = control.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	assert_int_equal(sendmsg(sock, &msg, MSG_NOSIGNAL), (ssize_t)len);
 }
 
 /*
@@ -459,7 +397,7 @@ static size_t handoff_end_to_end(const char *listen_path, const char *target,
 	assert_int_equal(wait_fd(client, POLLRDHUP, 0), 0);
 	assert_int_equal(write(client, ping, sizeof(ping) - 1), (ssize_t)sizeof(ping) - 1);
 	assert_int_equal(put_byte(go[1]), 0);
-	n = read_to_eof(client, out, size, 5000);
+	n = tl_read_to_eof(client, out, size, 5000);
 	close(client);
 	close(go[1]);
 	close(ready[0]);
@@ -780,7 +718,7 @@ static void test_handoff_wire_format(void **state)
 	close(front);
 	assert_int_equal(fdpass_write_all(got, "via the raw backend", 19, 1000), 0);
 	close(got);
-	read_to_eof(client, out, sizeof(out), 2000);
+	tl_read_to_eof(client, out, sizeof(out), 2000);
 	assert_string_equal(out, "via the raw backend");
 	close(client);
 }
@@ -860,14 +798,14 @@ static void test_handoff_backlog_full(void **state)
 	}
 
 	tcp_pair(&client, &front);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_handoff(path, front, NULL, NULL, 100), -ETIMEDOUT);
-	elapsed = now_ms() - t0;
+	elapsed = tl_now_ms() - t0;
 	assert_in_range(elapsed, 90, 600);
 	/* Timeout 0: no wait at all, the same answer. */
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_handoff(path, front, NULL, NULL, 0), -ETIMEDOUT);
-	assert_in_range(now_ms() - t0, 0, 50);
+	assert_in_range(tl_now_ms() - t0, 0, 50);
 	assert_caller_can_answer(front, client);
 	close(client);
 
@@ -994,7 +932,7 @@ static void test_handoff_flusher_fails(void **state)
 	/* The client socket is still the caller's; the client saw the part. */
 	assert_true(is_open(front));
 	close(front);
-	read_to_eof(client, out, sizeof(out), 2000);
+	tl_read_to_eof(client, out, sizeof(out), 2000);
 	assert_string_equal(out, "HTTP/1.1 200 OK\r\n");
 	close(client);
 
@@ -1015,7 +953,7 @@ static void test_handoff_flusher_fails(void **state)
 	assert_ends_without_fd(conn);
 	close(conn);
 	close(front);
-	read_to_eof(client, out, sizeof(out), 2000);
+	tl_read_to_eof(client, out, sizeof(out), 2000);
 	assert_string_equal(out, "HTTP/1.1 200 OK\r\n");
 	close(client);
 	fdpass_response_free(resp);
@@ -1101,7 +1039,7 @@ static void test_handoff_backend_dies_before_send(void **state)
 	assert_true(is_open(front));
 	close(front);
 	/* The client got the head, then the end: it must not wait for a body. */
-	read_to_eof(client, out, sizeof(out), 2000);
+	tl_read_to_eof(client, out, sizeof(out), 2000);
 	assert_flushed(out, "HTTP/1.1 200 OK\r\n", "", "");
 	close(client);
 
@@ -1399,9 +1337,9 @@ static void test_backend_fd_pollable(void **state)
 	pid = tl_fork(frontend_after_go_child, &job);
 
 	/* Nothing there: poll times out. */
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(wait_fd(efd, POLLIN, 50), 0);
-	assert_true(now_ms() - t0 >= 45);
+	assert_true(tl_now_ms() - t0 >= 45);
 
 	assert_int_equal(put_byte(go[1]), 0);
 	assert_int_equal(get_byte(done[0], 5000), 0);
@@ -1432,15 +1370,15 @@ static void test_backend_recv_timeouts(void **state)
 
 	path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_backend_recv(b, &fd, 0), -EAGAIN);
 	assert_int_equal(fd, -1);
-	assert_in_range(now_ms() - t0, 0, 50);
+	assert_in_range(tl_now_ms() - t0, 0, 50);
 	fd = 7;
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_backend_recv(b, &fd, 200), -ETIMEDOUT);
 	assert_int_equal(fd, -1);
-	assert_in_range(now_ms() - t0, 195, 600);
+	assert_in_range(tl_now_ms() - t0, 195, 600);
 	fdpass_backend_free(b);
 }
 
@@ -1488,10 +1426,10 @@ static void test_backend_recv_deadline_across_events(void **state)
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	make_pipe(go);
 	job = (struct late_job){ .path = path, .delay_ms = 300, .go_r = go[0] };
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	pid = tl_fork(late_frontend_child, &job);
 	r = fdpass_backend_recv(b, &fd, 600);
-	elapsed = now_ms() - t0;
+	elapsed = tl_now_ms() - t0;
 	assert_int_equal(put_byte(go[1]), 0); /* the child ends whatever comes */
 	assert_int_equal(r, -ETIMEDOUT);
 	assert_int_equal(fd, -1);
@@ -1576,7 +1514,7 @@ static void test_backend_many_frontends(void **state)
 		if (r != 1)
 			fail_msg("recv after %d fds: %d (%s)", got, r, fdpass_strerror(r));
 		assert_true(is_cloexec(fd));
-		read_to_eof(fd, buf, sizeof(buf), 2000);
+		tl_read_to_eof(fd, buf, sizeof(buf), 2000);
 		close(fd);
 		assert_int_equal(sscanf(buf, "fe%d-fd%d", &id, &j), 2);
 		assert_in_range(id, 0, N_FRONTENDS - 1);
@@ -1607,13 +1545,13 @@ static void misbehave(int sock, enum garbage kind, const int p[2])
 
 	switch (kind) {
 	case NO_FD:
-		raw_send(sock, "", 1, NULL, 0);
+		tl_raw_send(sock, "", 1, NULL, 0);
 		break;
 	case TWO_FDS:
-		raw_send(sock, "", 1, two, 2);
+		tl_raw_send(sock, "", 1, two, 2);
 		break;
 	case BAD_BYTE:
-		raw_send(sock, "x", 1, &p[1], 1);
+		tl_raw_send(sock, "x", 1, &p[1], 1);
 		break;
 	}
 }
@@ -1682,8 +1620,8 @@ static void test_backend_bad_frontends(void **state)
 		assert_recv_nothing(b);
 		assert_closed_by_peer(bad);
 		/* Every fd it sent was closed: the pipes' only writers are gone. */
-		read_to_eof(p[0], (char[8]){ 0 }, 8, 1000);
-		read_to_eof(later[0], (char[8]){ 0 }, 8, 1000);
+		tl_read_to_eof(p[0], (char[8]){ 0 }, 8, 1000);
+		tl_read_to_eof(later[0], (char[8]){ 0 }, 8, 1000);
 		/* The good one is still served. */
 		fd = tagged_fd("still good");
 		assert_int_equal(fdpass_send(good, fd), 0);
@@ -1821,7 +1759,7 @@ static void test_backend_allow_uid(void **state)
 	assert_int_equal(fd, -1);
 	assert_recv_nothing(b2);
 	assert_closed_by_peer(sock);
-	read_to_eof(p[0], (char[8]){ 0 }, 8, 1000); /* the fd in flight was released */
+	tl_read_to_eof(p[0], (char[8]){ 0 }, 8, 1000); /* the fd in flight was released */
 	close(p[0]);
 	close(sock);
 
@@ -2009,7 +1947,7 @@ static void test_backend_drop_shared_connection(void **state)
 	make_pipe(go);
 	pid = tl_fork(holder_child, &go[0]);
 
-	raw_send(fe1, "", 1, NULL, 0); /* no fd: dropped */
+	tl_raw_send(fe1, "", 1, NULL, 0); /* no fd: dropped */
 	assert_int_equal(fdpass_backend_recv(b, &fd, 1000), -ENOMSG);
 	/* The old connection lives on in the child: make it readable. */
 	assert_int_equal(send(fe1, "more", 4, MSG_NOSIGNAL), 4);
@@ -2017,9 +1955,9 @@ static void test_backend_drop_shared_connection(void **state)
 
 	/* Not in the epoll set any more: nothing to report. */
 	assert_int_equal(wait_fd(efd, POLLIN, 0), 0);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_backend_recv(b, &fd, 200), -ETIMEDOUT);
-	assert_in_range(now_ms() - t0, 195, 600);
+	assert_in_range(tl_now_ms() - t0, 195, 600);
 
 	fe2 = send_tagged(path, "next connection");
 	assert_recv_tag(b, "next connection", 1000);

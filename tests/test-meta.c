@@ -39,14 +39,6 @@ static const char *type_name(int type)
 	return type == SOCK_STREAM ? "SOCK_STREAM" : "SOCK_SEQPACKET";
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void make_pipe(int p[2])
 {
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
@@ -70,71 +62,10 @@ static void assert_pipe_carries(int wfd, int rfd, const char *s)
 	assert_memory_equal(buf, s, len);
 }
 
-/*
- * Raw sendmsg() of arbitrary bytes with nfds fds, to play a misbehaving
- * peer. ctl_len 0 means CMSG_SPACE of the fds; httpd computes it by hand.
- * Returns what sendmsg returns (-1 with errno on failure).
- */
-static ssize_t raw_sendmsg(int sock, const void *data, size_t len, const int *fds, size_t nfds,
-			   size_t ctl_len)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 256)];
-	} control;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		msg.msg_control = control.buf;
-		msg.msg_controllen = ctl_len ? ctl_len : CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = ctl_len ? ctl_len : CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	return sendmsg(sock, &msg, MSG_NOSIGNAL);
-}
-
-static void raw_send(int sock, const void *data, size_t len, const int *fds, size_t nfds)
-{
-	assert_int_equal(raw_sendmsg(sock, data, len, fds, nfds, 0), (ssize_t)len);
-}
-
 /* httpd's mod_proxy_fdpass: one '\0', cmsg_len = sizeof(struct cmsghdr) + sizeof(int). */
 static void httpd_send(int sock, int fd)
 {
-	assert_int_equal(raw_sendmsg(sock, "", 1, &fd, 1, sizeof(struct cmsghdr) + sizeof(int)), 1);
-}
-
-/* Read until end of stream within ms; returns the count (NUL-terminated). */
-static size_t read_to_eof(int fd, char *buf, size_t size, int ms)
-{
-	int64_t end = now_ms() + ms;
-	size_t got = 0;
-
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int left = (int)(end - now_ms());
-		ssize_t n;
-
-		assert_true(left > 0);
-		assert_true(poll(&p, 1, left) >= 0);
-		n = read(fd, buf + got, size - 1 - got);
-		if (n < 0 && errno == EAGAIN)
-			continue;
-		assert_true(n >= 0);
-		if (n == 0)
-			break;
-		got += (size_t)n;
-		assert_true(got < size - 1);
-	}
-	buf[got] = '\0';
-	return got;
+	assert_int_equal(tl_sendmsg_fds(sock, "", 1, &fd, 1, sizeof(struct cmsghdr) + sizeof(int)), 1);
 }
 
 #define NA 1000 /* this case does not apply to this socket type */
@@ -894,7 +825,7 @@ static void test_wire_example(void **state)
 			size_t n = 1;
 			fdpass_meta *r = NULL;
 
-			raw_send(sv[0], example_bytes, sizeof(example_bytes), &p[1], 1);
+			tl_raw_send(sv[0], example_bytes, sizeof(example_bytes), &p[1], 1);
 			assert_int_equal(fdpass_recv_meta(sv[1], &got, &n, &r, 0, 0, 1000), 1);
 			assert_int_equal(n, 1);
 			assert_example_meta(r);
@@ -1110,10 +1041,10 @@ static int try_recv(const char *what, int type, const unsigned char *msg, size_t
 	tl_socketpair(type, sv);
 	make_pipe(p);
 	if (split == 0) {
-		raw_send(sv[0], msg, len, p, (size_t)nfds1);
+		tl_raw_send(sv[0], msg, len, p, (size_t)nfds1);
 	} else {
-		raw_send(sv[0], msg, split, p, (size_t)nfds1);
-		raw_send(sv[0], msg + split, len - split, p, (size_t)nfds2);
+		tl_raw_send(sv[0], msg, split, p, (size_t)nfds1);
+		tl_raw_send(sv[0], msg + split, len - split, p, (size_t)nfds2);
 	}
 	close(p[0]);
 	close(p[1]);
@@ -1528,7 +1459,7 @@ static void test_unknown_records_skipped(void **state)
 
 		tl_socketpair(types[t], sv);
 		make_pipe(p);
-		raw_send(sv[0], m.b, m.len, &p[0], 1);
+		tl_raw_send(sv[0], m.b, m.len, &p[0], 1);
 		assert_int_equal(fdpass_recv_meta(sv[1], &got, &n, &r, 0, 0, 1000), 1);
 		assert_int_equal(n, 1);
 		assert_memory_equal(fdpass_meta_get_data(r, &len), "data", 4);
@@ -1539,7 +1470,7 @@ static void test_unknown_records_skipped(void **state)
 		assert_true(tl_same_file(got, p[0]));
 		close(got);
 		/* The connection is in step: the next message reads fine. */
-		raw_send(sv[0], example_bytes, sizeof(example_bytes), &p[1], 1);
+		tl_raw_send(sv[0], example_bytes, sizeof(example_bytes), &p[1], 1);
 		n = 1;
 		assert_int_equal(fdpass_recv_meta(sv[1], &got, &n, &r, 0, 0, 1000), 1);
 		assert_example_meta(r);
@@ -1605,7 +1536,7 @@ static void test_malformed_passcred(void **state)
 		tl_socketpair(types[t], sv);
 		make_pipe(p);
 		assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
-		raw_send(sv[0], example_bytes, sizeof(example_bytes), &p[0], 1);
+		tl_raw_send(sv[0], example_bytes, sizeof(example_bytes), &p[0], 1);
 		assert_int_equal(fdpass_recv_meta(sv[1], got, &n, &r, 0, 0, 1000), -EPROTO);
 		assert_int_equal(n, 0);
 		assert_null(r);
@@ -1628,44 +1559,6 @@ static void test_malformed_passcred(void **state)
 }
 
 /* ---- the receiver at its open-file limit ---------------------------------- */
-
-/* The open-file limit the kernel enforces, as /proc tells it. */
-static long kernel_fd_limit(void)
-{
-	char line[256];
-	long soft = -1;
-	FILE *f = fopen("/proc/self/limits", "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Max open files %ld", &soft) == 1)
-			break;
-	fclose(f);
-	return soft;
-}
-
-/*
- * Lower RLIMIT_NOFILE so that only `room` more fds can be opened. Returns 0,
- * or 77 if the kernel's limit did not change (valgrind only emulates it).
- */
-static int limit_fds(int room)
-{
-	struct rlimit rl;
-	int lowest = 0;
-
-	while (fcntl(lowest, F_GETFD) >= 0)
-		lowest++;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 1;
-	rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 1;
-	if (kernel_fd_limit() != (long)rl.rlim_cur)
-		return 77;
-	rl.rlim_cur = (rlim_t)(lowest + room);
-	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? 1 : 0;
-}
 
 /* Open fds below 4096, counted without opening one. */
 static int count_fds_no_open(void)
@@ -1693,7 +1586,7 @@ static int child_recvs_at_limit(void *arg)
 		fdpass_meta *m = not_set;
 
 		/* No room at all for one fd; room for one of two. */
-		if ((r = limit_fds(i % 2)) != 0)
+		if ((r = tl_limit_fds(i % 2)) != 0)
 			return r;
 		before = count_fds_no_open();
 		r = fdpass_recv_meta(j->socks[i], got, &n, &m, 0, 0, 1000);
@@ -1721,7 +1614,7 @@ static void test_recv_at_fd_limit(void **state)
 
 		tl_socketpair(i < 2 ? SOCK_STREAM : SOCK_SEQPACKET, sv[i]);
 		m_example(&m, (unsigned)(i % 2 + 1));
-		raw_send(sv[i][0], m.b, m.len, p, (size_t)(i % 2 + 1));
+		tl_raw_send(sv[i][0], m.b, m.len, p, (size_t)(i % 2 + 1));
 		m_free(&m);
 		j.socks[i] = sv[i][1];
 	}
@@ -1766,7 +1659,7 @@ static int child_trickles(void *arg)
 
 		if (end > t->len)
 			end = t->len;
-		if (raw_sendmsg(t->sock, t->msg + at, end - at, at ? NULL : t->fds, at ? 0 : t->nfds,
+		if (tl_sendmsg_fds(t->sock, t->msg + at, end - at, at ? NULL : t->fds, at ? 0 : t->nfds,
 				0) != (ssize_t)(end - at))
 			return 10;
 		at = end;
@@ -1848,15 +1741,15 @@ static void test_recv_nothing_there(void **state)
 		n = 1;
 		assert_int_equal(fdpass_recv_meta(sv[1], &got, &n, &r, 0, 0, 0), -EAGAIN);
 		n = 1;
-		start = now_ms();
+		start = tl_now_ms();
 		assert_int_equal(fdpass_recv_meta(sv[1], &got, &n, &r, 0, 0, 100), -ETIMEDOUT);
-		assert_true(now_ms() - start >= 100);
+		assert_true(tl_now_ms() - start >= 100);
 		assert_int_equal(n, 0);
 		assert_null(r);
 		assert_int_equal(got, -1);
 		/* Only -EAGAIN and -ETIMEDOUT leave the connection usable: it is. */
 		make_pipe(p);
-		raw_send(sv[0], example_bytes, sizeof(example_bytes), &p[1], 1);
+		tl_raw_send(sv[0], example_bytes, sizeof(example_bytes), &p[1], 1);
 		n = 1;
 		assert_int_equal(fdpass_recv_meta(sv[1], &got, &n, &r, 0, FDPASS_NONBLOCK, 0), 1);
 		assert_example_meta(r);
@@ -1887,12 +1780,12 @@ static void test_recv_rest_never_comes(void **state)
 
 		tl_socketpair(SOCK_STREAM, sv);
 		make_pipe(p);
-		raw_send(sv[0], m.b, cuts[c], p, 2);
+		tl_raw_send(sv[0], m.b, cuts[c], p, 2);
 		close(p[0]);
 		close(p[1]);
-		start = now_ms();
+		start = tl_now_ms();
 		assert_int_equal(fdpass_recv_meta(sv[1], got, &n, &r, 0, 0, 150), -ETIME);
-		took = now_ms() - start;
+		took = tl_now_ms() - start;
 		assert_int_equal(n, 0);
 		assert_null(r);
 		if (took < 150 || took > 3000)
@@ -1930,9 +1823,9 @@ static void test_recv_rest_deadline_whole_message(void **state)
 	tr.fds = &p[0];
 	pid = tl_fork(child_trickles, &tr);
 	assert_int_equal(write(go[1], "g", 1), 1);
-	start = now_ms();
+	start = tl_now_ms();
 	r = fdpass_recv_meta(sv[1], &got, &n, &m, 0, 0, 600);
-	took = now_ms() - start;
+	took = tl_now_ms() - start;
 	if (r == 1) {
 		close(got);
 		fdpass_meta_free(m);
@@ -2055,9 +1948,9 @@ static void test_send_full_and_dead_peer(void **state)
 		assert_int_equal(fdpass_send_meta(sv[0], &p[0], 1, m, FDPASS_NONBLOCK, 1000), -EAGAIN);
 		assert_int_equal(fdpass_send_meta(sv[0], &p[0], 1, m, 0, 0), -EAGAIN);
 		assert_int_equal(fdpass_send_meta(sv[0], &p[0], 1, NULL, FDPASS_NONBLOCK, -1), -EAGAIN);
-		start = now_ms();
+		start = tl_now_ms();
 		assert_int_equal(fdpass_send_meta(sv[0], &p[0], 1, m, 0, 100), -ETIMEDOUT);
-		assert_true(now_ms() - start >= 100);
+		assert_true(tl_now_ms() - start >= 100);
 
 		/* The reader goes away with unread data: the kernel says ECONNRESET once. */
 		close(sv[1]);
@@ -2096,9 +1989,9 @@ static void test_send_half_message(void **state)
 	tl_socketpair(SOCK_STREAM, sv);
 	make_pipe(p);
 	/* Nobody reads: the start fits in the socket, the rest times out. */
-	start = now_ms();
+	start = tl_now_ms();
 	assert_int_equal(fdpass_send_meta(sv[0], &p[0], 1, m, 0, 100), -ECONNABORTED);
-	took = now_ms() - start;
+	took = tl_now_ms() - start;
 	assert_true(took >= 100 && took < 3000);
 	close(sv[0]);
 	close(sv[1]);
@@ -2265,7 +2158,7 @@ static void handoff_echo(const char *flusher, int mode, char *out, size_t size,
 	assert_int_equal(fdpass_handoff_meta(job.path, front, flusher, NULL, m, 2000), 0);
 	fdpass_meta_free(m);
 	close(front);
-	read_to_eof(client, out, size, 5000);
+	tl_read_to_eof(client, out, size, 5000);
 	close(client);
 	tl_wait_child(pid);
 	tl_rmdir(dir);
@@ -2365,12 +2258,12 @@ static void test_backend_drops_bad_frontend(void **state)
 		assert_true(good >= 0 && bad_magic >= 0 && too_big >= 0 && no_fd >= 0);
 
 		build_case(&msg, K_MAGIC_LAST, 1);
-		raw_send(bad_magic, msg.b, msg.len, &p[0], 1);
+		tl_raw_send(bad_magic, msg.b, msg.len, &p[0], 1);
 		build_case(&msg, K_LEN_OVER_DEFAULT, 1);
-		raw_send(too_big, msg.b, msg.len, &p[1], 1);
+		tl_raw_send(too_big, msg.b, msg.len, &p[1], 1);
 		if (stall >= 0) {
 			m_example(&msg, 1);
-			raw_send(stall, msg.b, 10, &p[1], 1);
+			tl_raw_send(stall, msg.b, 10, &p[1], 1);
 		}
 		m = example_meta();
 		/* Well-formed, but no client socket to hand out. */
@@ -2378,7 +2271,7 @@ static void test_backend_drops_bad_frontend(void **state)
 		assert_int_equal(fdpass_meta_add_pair(m, "n", "1"), 0);
 		assert_int_equal(fdpass_send_meta(good, &p[0], 1, m, 0, 1000), 0);
 
-		start = now_ms();
+		start = tl_now_ms();
 		for (round = 0; round < 10 && !(served && saw_bad && saw_big && saw_no_fd &&
 						 (saw_stall || stall < 0)); round++) {
 			rm = not_set;
@@ -2414,7 +2307,7 @@ static void test_backend_drops_bad_frontend(void **state)
 		if (stall >= 0) {
 			assert_int_equal(saw_stall, 1);
 			/* Dropped after about a second, as documented. */
-			assert_true(now_ms() - start >= 900);
+			assert_true(tl_now_ms() - start >= 900);
 			assert_true(hung_up(stall, 1000));
 			close(stall);
 		}
@@ -2483,7 +2376,7 @@ static void test_backend_error_client_fd(void **state)
 			fe = fdpass_connect(path, seq, 1000);
 			assert_true(fe >= 0);
 			build_case(&msg, kinds[k], 1);
-			raw_send(fe, msg.b, msg.len, &p[0], 1);
+			tl_raw_send(fe, msg.b, msg.len, &p[0], 1);
 			do
 				r = fdpass_backend_recv_meta(b, &cfd, &rm, 2000);
 			while (r == 0);

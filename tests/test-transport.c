@@ -22,31 +22,6 @@
 
 #include "testlib.h"
 
-/* Raw sendmsg() of arbitrary bytes and fds, to play a misbehaving peer. */
-static void raw_send(int sock, const void *data, size_t len, const int *fds, size_t nfds)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 256)];
-	} control;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		msg.msg_control = control.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	assert_int_equal(sendmsg(sock, &msg, MSG_NOSIGNAL), (ssize_t)len);
-}
-
 static void make_pipe(int p[2])
 {
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
@@ -210,7 +185,7 @@ static void test_recv_no_fd(void **state)
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	raw_send(sv[0], "", 1, NULL, 0);
+	tl_raw_send(sv[0], "", 1, NULL, 0);
 	assert_int_equal(fdpass_recv(sv[1], &fd), -ENOMSG);
 	assert_int_equal(fd, -1);
 	close(sv[0]);
@@ -225,7 +200,7 @@ static void test_recv_two_fds(void **state)
 	for (type = 0; type < 2; type++) {
 		tl_socketpair(type ? SOCK_SEQPACKET : SOCK_STREAM, sv);
 		make_pipe(p);
-		raw_send(sv[0], "", 1, p, 2);
+		tl_raw_send(sv[0], "", 1, p, 2);
 		close(p[0]);
 		close(p[1]);
 		/* Both arrived, both were closed: the leak check proves it. */
@@ -243,7 +218,7 @@ static void test_recv_bad_byte(void **state)
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
 	make_pipe(p);
-	raw_send(sv[0], "x", 1, &p[1], 1);
+	tl_raw_send(sv[0], "x", 1, &p[1], 1);
 	assert_int_equal(fdpass_recv(sv[1], &fd), -EBADMSG);
 	assert_int_equal(fd, -1);
 	close(p[0]);
@@ -262,8 +237,8 @@ static void test_recv_empty_packet_with_fd(void **state)
 	(void)state;
 	tl_socketpair(SOCK_SEQPACKET, sv);
 	make_pipe(p);
-	raw_send(sv[0], "", 0, &p[1], 1);
-	raw_send(sv[0], "", 0, &p[1], 1);
+	tl_raw_send(sv[0], "", 0, &p[1], 1);
+	tl_raw_send(sv[0], "", 0, &p[1], 1);
 	assert_int_equal(fdpass_recv(sv[1], &fd), -EBADMSG);
 	assert_int_equal(fd, -1);
 	assert_int_equal(fdpass_recv_fds(sv[1], &got, &n, &byte, 1, 0, -1), -EBADMSG);
@@ -298,54 +273,13 @@ static void test_recv_packet_too_long(void **state)
 	(void)state;
 	tl_socketpair(SOCK_SEQPACKET, sv);
 	make_pipe(p);
-	raw_send(sv[0], "\0\0", 2, &p[1], 1);
+	tl_raw_send(sv[0], "\0\0", 2, &p[1], 1);
 	assert_int_equal(fdpass_recv(sv[1], &fd), -EMSGSIZE);
 	assert_int_equal(fd, -1);
 	close(p[0]);
 	close(p[1]);
 	close(sv[0]);
 	close(sv[1]);
-}
-
-/* The open-file limit the kernel enforces, as /proc tells it. */
-static long kernel_fd_limit(void)
-{
-	char line[256];
-	long soft = -1;
-	FILE *f = fopen("/proc/self/limits", "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Max open files %ld", &soft) == 1)
-			break;
-	fclose(f);
-	return soft;
-}
-
-/*
- * Lower RLIMIT_NOFILE so that only `room` more fds can be opened: the kernel
- * gives out the lowest free fd and fails with EMFILE if that is at or above
- * the limit (fds open higher up do not matter). Returns 0, or 77 if the
- * kernel's limit did not change (valgrind only emulates it).
- */
-static int limit_fds(int room)
-{
-	struct rlimit rl;
-	int lowest = 0;
-
-	while (fcntl(lowest, F_GETFD) >= 0)
-		lowest++;
-	/* Reading /proc needs an fd: lift the limit, then check it took. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 1;
-	rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 1;
-	if (kernel_fd_limit() != (long)rl.rlim_cur)
-		return 77;
-	rl.rlim_cur = (rlim_t)(lowest + room);
-	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? 1 : 0;
 }
 
 /* In a child, so that the lowered limit ends with it. */
@@ -356,12 +290,12 @@ static int child_recvs_at_limit(void *arg)
 	char byte;
 
 	/* No room at all: the kernel drops the fd and sets MSG_CTRUNC. */
-	if ((r = limit_fds(0)) != 0)
+	if ((r = tl_limit_fds(0)) != 0)
 		return r;
 	if (fdpass_recv(sock, &fd) != -EXFULL || fd != -1)
 		return 10;
 	/* Room for one of two: the one that arrived is closed too. */
-	if ((r = limit_fds(1)) != 0)
+	if ((r = tl_limit_fds(1)) != 0)
 		return r;
 	if (fdpass_recv_fds(sock, fds, &n, &byte, 1, 0, -1) != -EXFULL || n != 0)
 		return 11;
@@ -377,7 +311,7 @@ static void test_recv_at_fd_limit(void **state)
 	tl_socketpair(SOCK_STREAM, sv);
 	make_pipe(p);
 	assert_int_equal(fdpass_send(sv[0], p[1]), 0);
-	raw_send(sv[0], "", 1, p, 2);
+	tl_raw_send(sv[0], "", 1, p, 2);
 	pid = tl_fork(child_recvs_at_limit, &sv[1]);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	close(p[0]);

@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,4 +123,108 @@ const char *tl_env(const char *name)
 	if (!v || !*v)
 		fail_msg("environment variable %s is not set (run the tests with meson test)", name);
 	return v;
+}
+
+int64_t tl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+ssize_t tl_sendmsg_fds(int sock, const void *data, size_t len, const int *fds, size_t nfds,
+		       size_t cmsg_len)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 256)];
+	} control;
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	assert_true(nfds <= 256);
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(&control, 0, sizeof(control));
+		msg.msg_control = control.buf;
+		msg.msg_controllen = cmsg_len ? cmsg_len : CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = cmsg_len ? cmsg_len : CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	return sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
+void tl_raw_send(int sock, const void *data, size_t len, const int *fds, size_t nfds)
+{
+	assert_int_equal(tl_sendmsg_fds(sock, data, len, fds, nfds, 0), (ssize_t)len);
+}
+
+size_t tl_read_to_eof(int fd, char *buf, size_t size, int ms)
+{
+	int64_t end = tl_now_ms() + ms;
+	size_t n = 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int left = (int)(end - tl_now_ms());
+		ssize_t r;
+
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			fail_msg("no end of stream within %d ms (%zu bytes so far: \"%.*s\")",
+				 ms, n, (int)n, buf);
+		if (n + 1 >= size)
+			fail_msg("more than %zu bytes before end of stream", size - 1);
+		r = read(fd, buf + n, size - 1 - n);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0)
+			fail_msg("read: %s", strerror(errno));
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+/* The open-file limit the kernel enforces, as /proc tells it. */
+static long kernel_fd_limit(void)
+{
+	char line[256];
+	long soft = -1;
+	FILE *f = fopen("/proc/self/limits", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Max open files %ld", &soft) == 1)
+			break;
+	fclose(f);
+	return soft;
+}
+
+int tl_limit_fds(int room)
+{
+	struct rlimit rl;
+	int lowest = 0;
+
+	while (fcntl(lowest, F_GETFD) >= 0)
+		lowest++;
+	/* Reading /proc needs an fd: lift the limit, then check it took. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1;
+	rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1;
+	if (kernel_fd_limit() != (long)rl.rlim_cur)
+		return 77;
+	if (room < 0)
+		return 0;
+	rl.rlim_cur = (rlim_t)(lowest + room);
+	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? 1 : 0;
 }

@@ -35,6 +35,35 @@ int tl_same_file(int a, int b);
 pid_t tl_fork(int (*fn)(void *arg), void *arg);
 void tl_wait_child(pid_t pid);
 
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t tl_now_ms(void);
+
+/*
+ * Raw sendmsg() of arbitrary bytes with nfds fds (up to 256), to play a
+ * misbehaving peer. cmsg_len 0 means CMSG_LEN of the fds; httpd computes
+ * it by hand (sizeof(struct cmsghdr) + sizeof(int)), and gives the same
+ * for msg_controllen. Returns what sendmsg returns. tl_raw_send asserts
+ * that all len bytes went.
+ */
+ssize_t tl_sendmsg_fds(int sock, const void *data, size_t len, const int *fds, size_t nfds,
+		       size_t cmsg_len);
+void tl_raw_send(int sock, const void *data, size_t len, const int *fds, size_t nfds);
+
+/*
+ * Read fd until end of stream, at most size - 1 bytes, within ms; fails the
+ * test otherwise. Returns the count; buf is NUL-terminated.
+ */
+size_t tl_read_to_eof(int fd, char *buf, size_t size, int ms);
+
+/*
+ * Lower RLIMIT_NOFILE so that only room more fds can be opened (the kernel
+ * gives out the lowest free fd and fails with EMFILE at the limit; fds open
+ * higher up do not matter); room < 0 only lifts it back. Returns 0, 77 if
+ * the kernel's limit did not change (valgrind only emulates setrlimit), 1 on
+ * error. For forked children: the lowered limit ends with them.
+ */
+int tl_limit_fds(int room);
+
 /* A fresh temporary directory under $TMPDIR (or /tmp); tl_rmdir removes it. */
 void tl_tmpdir(char *buf, size_t size);
 void tl_rmdir(const char *dir);

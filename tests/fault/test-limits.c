@@ -63,47 +63,6 @@ static void wait_ready(int r)
 
 /* ---- a receiver at its fd limit ----------------------------------------- */
 
-/* The soft limit the kernel applies, from /proc (valgrind only emulates setrlimit). */
-static long kernel_fd_limit(void)
-{
-	FILE *f = fopen("/proc/self/limits", "r");
-	char line[256];
-	long soft = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Max open files %ld", &soft) == 1)
-			break;
-	fclose(f);
-	return soft;
-}
-
-/*
- * Leave room for exactly `room` more fds (the kernel gives out the lowest
- * free number and fails at the limit). 0, or 77 if the kernel did not take
- * the limit (valgrind), 1 on error.
- */
-static int limit_fds(int room)
-{
-	struct rlimit rl;
-	int lowest = 0;
-
-	while (fcntl(lowest, F_GETFD) >= 0)
-		lowest++;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 1;
-	rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 1;
-	if (kernel_fd_limit() != (long)rl.rlim_cur)
-		return 77;
-	if (room < 0)
-		return 0;
-	rl.rlim_cur = (rlim_t)(lowest + room);
-	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? 1 : 0;
-}
-
 static int count_fds(void)
 {
 	int n = 0, fd;
@@ -146,7 +105,7 @@ static int child_at_fd_limit(void *arg)
 	CHECK(fdpass_send(front1, p[1]) == 0, 11);
 
 	/* No fd free at all. */
-	if ((r = limit_fds(0)) != 0)
+	if ((r = tl_limit_fds(0)) != 0)
 		return r;
 	fd = 7;
 	CHECK(fdpass_recv(one[1], &fd) == -EXFULL && fd == -1, 20);
@@ -159,7 +118,7 @@ static int child_at_fd_limit(void *arg)
 	CHECK(fdpass_backend_recv(b, &fd, 200) == -EMFILE && fd == -1, 25);
 
 	/* Room for one: a message with three fds is refused whole, none kept. */
-	if ((r = limit_fds(1)) != 0)
+	if ((r = tl_limit_fds(1)) != 0)
 		return r;
 	n = count_fds();
 	nfds = 3;
@@ -176,7 +135,7 @@ static int child_at_fd_limit(void *arg)
 	CHECK(count_fds() == n, 27);
 
 	/* With room again, the next front-end is served. */
-	if ((r = limit_fds(-1)) != 0)
+	if ((r = tl_limit_fds(-1)) != 0)
 		return r;
 	CHECK((front2 = fdpass_connect(path, 0, 1000)) >= 0, 28);
 	CHECK(fdpass_send(front2, p[1]) == 0, 28);
