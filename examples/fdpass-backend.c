@@ -442,14 +442,9 @@ static int run(struct server *s, int stop_fd)
 		size_t i, n = s->nclients + 2;
 		int timeout, r;
 
-		if (n > cap) {
-			struct pollfd *grown = realloc(pfd, (cap = n * 2) * sizeof(*grown));
-
-			if (!grown) {
-				free(pfd);
-				return -ENOMEM;
-			}
-			pfd = grown;
+		if (pollfds_reserve(&pfd, &cap, n) < 0) {
+			free(pfd);
+			return -ENOMEM;
 		}
 		pfd[0] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = fdpass_backend_fd(s->backend), .events = POLLIN };
@@ -460,7 +455,7 @@ static int run(struct server *s, int stop_fd)
 			if (next < 0 || c->deadline < next)
 				next = c->deadline;
 		}
-		timeout = next < 0 ? -1 : next <= now ? 0 : (int)(next - now);
+		timeout = poll_timeout(next, now);
 		r = poll(pfd, n, timeout);
 		if (r < 0 && errno != EINTR) {
 			free(pfd);

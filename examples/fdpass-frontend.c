@@ -386,14 +386,9 @@ static int run(struct frontend *f, int stop_fd)
 		size_t i, n = f->nclients + 2;
 		int timeout;
 
-		if (n > cap) {
-			struct pollfd *grown = realloc(pfd, (cap = n * 2) * sizeof(*grown));
-
-			if (!grown) {
-				free(pfd);
-				return -ENOMEM;
-			}
-			pfd = grown;
+		if (pollfds_reserve(&pfd, &cap, n) < 0) {
+			free(pfd);
+			return -ENOMEM;
 		}
 		pfd[0] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = f->listen_fd, .events = POLLIN };
@@ -406,7 +401,7 @@ static int run(struct frontend *f, int stop_fd)
 			if (next < 0 || t < next)
 				next = t;
 		}
-		timeout = next < 0 ? -1 : next <= now ? 0 : (int)(next - now);
+		timeout = poll_timeout(next, now);
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
 			free(pfd);
 			return -errno;

@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,4 +94,27 @@ void peer_name(int fd, char *buf, size_t size)
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 || sock_name(&ss, len, buf, size) < 0)
 		snprintf(buf, size, "fd %d", fd);
+}
+
+int pollfds_reserve(struct pollfd **pfd, size_t *cap, size_t n)
+{
+	struct pollfd *grown;
+
+	if (n <= *cap)
+		return 0;
+	grown = realloc(*pfd, n * 2 * sizeof(*grown));
+	if (!grown)
+		return -1;
+	*pfd = grown;
+	*cap = n * 2;
+	return 0;
+}
+
+int poll_timeout(int64_t next, int64_t now)
+{
+	if (next < 0)
+		return -1;
+	if (next <= now)
+		return 0;
+	return next - now > 86400000 ? 86400000 : (int)(next - now);
 }

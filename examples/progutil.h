@@ -15,6 +15,13 @@ int64_t now_ms(void);
  */
 int stop_signal_fd(void);
 
+/* Room for n entries in the growing array *pfd of *cap: 0, or -1. */
+struct pollfd;
+int pollfds_reserve(struct pollfd **pfd, size_t *cap, size_t n);
+
+/* poll()'s timeout until the deadline next (-1: none), from now. */
+int poll_timeout(int64_t next, int64_t now);
+
 /* "name[pid]: message\n" on stderr, in one write. */
 void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
