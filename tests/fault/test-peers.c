@@ -84,7 +84,8 @@ static void client_gets(int client, const char *body)
 		assert_true(n < sizeof(buf) - 1);
 	}
 	buf[n] = '\0';
-	if (strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) || !(end = strstr(buf, "\r\n\r\n")))
+	end = strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) ? NULL : strstr(buf, "\r\n\r\n");
+	if (!end)
 		fail_msg("client got \"%s\"", buf);
 	assert_string_equal(end + 4, body ? body : "");
 }
