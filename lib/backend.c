@@ -30,6 +30,7 @@
 struct fdpass_backend {
 	int listen_fd;
 	int epoll_fd;
+	int stream;        /* the listener's type, and so every connection's */
 	char *path;        /* socket file to remove at the end, if we made it */
 	struct stat st;    /* ...and only while it is still ours */
 	uid_t *uids;
@@ -72,6 +73,7 @@ FDPASS_EXPORT int fdpass_backend_adopt(fdpass_backend **backend, int listen_fd)
 		b->epoll_fd = -1;
 		goto fail;
 	}
+	b->stream = fdp_is_stream(listen_fd);
 	b->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (b->epoll_fd < 0) {
 		r = -errno;
@@ -264,7 +266,7 @@ static int handle(fdpass_backend *b, int fd, int *client_fd, fdpass_meta **meta)
 	i = conn_index(b, fd);
 	if (i == b->nconns)
 		return 0;
-	r = fdp_recv_message(fd, client_fd, &n, meta, 0, FDPASS_NONBLOCK, 0, REST_MS);
+	r = fdp_recv_message(fd, b->stream, client_fd, &n, meta, 0, FDPASS_NONBLOCK, 0, REST_MS);
 	if (r == 1 && n == 0) {
 		/* A hand-off without a socket to hand off. */
 		fdpass_meta_free(*meta);

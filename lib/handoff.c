@@ -72,7 +72,8 @@ static int handoff(const char *backend, int client_fd, const char *flusher,
 	}
 
 	/* Nothing reaches the client before the backend has the connection. */
-	conn = fdpass_connect(backend, 0, timeout_ms);
+	/* Non-blocking from the start: the sends below carry their own wait. */
+	conn = fdpass_connect(backend, FDPASS_NONBLOCK, timeout_ms);
 	if (conn < 0) {
 		fdp_flusher_release(p);
 		return conn == -EAGAIN ? -ETIMEDOUT : conn;

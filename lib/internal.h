@@ -101,8 +101,11 @@ int fdp_meta_decode(const unsigned char *p, size_t len, fdpass_meta **out);
 /* meta NULL: httpd's plain message. flusher: sent if meta names none. */
 int fdp_send_message(int sock, const int *fds, size_t nfds, const fdpass_meta *meta,
 		     const char *flusher, int flags, int timeout_ms);
-/* rest_ms bounds the wait for the rest of a message whose start came. */
-int fdp_recv_message(int sock, int *fds, size_t *nfds, fdpass_meta **meta,
+/*
+ * rest_ms bounds the wait for the rest of a message whose start came;
+ * stream: 1 for SOCK_STREAM, 0 for a packet socket, -1 to ask the socket.
+ */
+int fdp_recv_message(int sock, int stream, int *fds, size_t *nfds, fdpass_meta **meta,
 		     size_t max_payload, int flags, int timeout_ms, int rest_ms);
 
 #endif

@@ -558,7 +558,7 @@ static int recv_packet(int sock, int *fds, size_t max, size_t *nfds, fdpass_meta
 	return 1;
 }
 
-int fdp_recv_message(int sock, int *fds, size_t *nfds, fdpass_meta **meta,
+int fdp_recv_message(int sock, int stream, int *fds, size_t *nfds, fdpass_meta **meta,
 		     size_t max_payload, int flags, int timeout_ms, int rest_ms)
 {
 	size_t max;
@@ -574,7 +574,9 @@ int fdp_recv_message(int sock, int *fds, size_t *nfds, fdpass_meta **meta,
 		max_payload = FDPASS_META_DEFAULT_MAX;
 	if (max_payload > FDPASS_META_LIMIT)
 		return -EINVAL;
-	return fdp_is_stream(sock)
+	if (stream < 0)
+		stream = fdp_is_stream(sock);
+	return stream
 		? recv_stream(sock, fds, max, nfds, meta, max_payload, flags, timeout_ms, rest_ms)
 		: recv_packet(sock, fds, max, nfds, meta, max_payload, flags, timeout_ms);
 }
@@ -582,6 +584,6 @@ int fdp_recv_message(int sock, int *fds, size_t *nfds, fdpass_meta **meta,
 FDPASS_EXPORT int fdpass_recv_meta(int sock, int *fds, size_t *nfds, fdpass_meta **meta,
 				   size_t max_payload, int flags, int timeout_ms)
 {
-	return fdp_recv_message(sock, fds, nfds, meta, max_payload, flags, timeout_ms,
+	return fdp_recv_message(sock, -1, fds, nfds, meta, max_payload, flags, timeout_ms,
 				timeout_ms > 0 ? timeout_ms : FDPASS_FLUSH_TIMEOUT_MS);
 }

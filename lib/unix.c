@@ -48,17 +48,21 @@ static int make_address(const char *path, struct sockaddr_un *sa, socklen_t *sal
 	return 0;
 }
 
-static int new_socket(int flags)
+/* A new AF_UNIX socket, close-on-exec; non-blocking if nonblock. */
+static int new_socket(int flags, int nonblock)
 {
 	int type = (flags & FDPASS_SEQPACKET) ? SOCK_SEQPACKET : SOCK_STREAM;
 	int fd;
 
 #ifdef SOCK_CLOEXEC
-	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
 #else
 	fd = socket(AF_UNIX, type, 0);
-	if (fd >= 0)
+	if (fd >= 0) {
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if (nonblock)
+			fcntl(fd, F_SETFL, O_NONBLOCK);
+	}
 #endif
 	if (fd < 0)
 		return -errno;
@@ -105,8 +109,7 @@ static int connect_within(int fd, const struct sockaddr_un *sa, socklen_t salen,
 {
 	int r;
 
-	if (dl->timeout_ms == 0 && (r = set_nonblock(fd, 1)) < 0)
-		return r;
+	/* With timeout 0 the socket was made non-blocking: the caller decides. */
 	for (;;) {
 		int left = fdp_deadline_left(dl);
 
@@ -126,8 +129,6 @@ static int connect_within(int fd, const struct sockaddr_un *sa, socklen_t salen,
 	}
 	if (dl->timeout_ms > 0 && (r = set_send_timeout(fd, 0)) < 0)
 		return r;
-	if (dl->timeout_ms == 0 && (r = set_nonblock(fd, 0)) < 0)
-		return r;
 	return 0;
 }
 
@@ -136,18 +137,24 @@ FDPASS_EXPORT int fdpass_connect(const char *path, int flags, int timeout_ms)
 	struct sockaddr_un sa;
 	socklen_t salen;
 	struct fdp_deadline dl;
-	int fd, r;
+	int fd, r, nonblock;
 
 	if (flags & ~SOCKET_FLAGS)
 		return -EINVAL;
 	if ((r = make_address(path, &sa, &salen)) < 0)
 		return r;
-	if ((fd = new_socket(flags)) < 0)
-		return fd;
 	fdp_deadline_init(&dl, timeout_ms);
+	/*
+	 * Non-blocking from the start for timeout 0 (O_NONBLOCK would cut any
+	 * SO_SNDTIMEO wait short); then as the caller wants it.
+	 */
+	nonblock = timeout_ms == 0;
+	if ((fd = new_socket(flags, nonblock)) < 0)
+		return fd;
 	if ((r = connect_within(fd, &sa, salen, &dl)) < 0)
 		return close_with(fd, r);
-	if ((flags & FDPASS_NONBLOCK) && (r = set_nonblock(fd, 1)) < 0)
+	if (nonblock != !!(flags & FDPASS_NONBLOCK) &&
+	    (r = set_nonblock(fd, flags & FDPASS_NONBLOCK)) < 0)
 		return close_with(fd, r);
 	return fd;
 }
@@ -159,12 +166,10 @@ FDPASS_EXPORT int fdpass_connect(const char *path, int flags, int timeout_ms)
  */
 static int address_is_stale(const struct sockaddr_un *sa, socklen_t salen, int flags)
 {
-	int fd = new_socket(flags), stale;
+	int fd = new_socket(flags, 1), stale;
 
 	if (fd < 0)
 		return fd;
-	if (set_nonblock(fd, 1) < 0)
-		return close_with(fd, -errno);
 	stale = connect(fd, (const struct sockaddr *)sa, salen) < 0 && errno == ECONNREFUSED;
 	close(fd);
 	return stale;
@@ -204,7 +209,7 @@ FDPASS_EXPORT int fdpass_listen(const char *path, int mode, int flags)
 		return -EINVAL;
 	if ((r = make_address(path, &sa, &salen)) < 0)
 		return r;
-	if ((fd = new_socket(flags)) < 0)
+	if ((fd = new_socket(flags, flags & FDPASS_NONBLOCK)) < 0)
 		return fd;
 	do
 		r = bind_replacing_stale(fd, &sa, salen, flags);
@@ -217,8 +222,6 @@ FDPASS_EXPORT int fdpass_listen(const char *path, int mode, int flags)
 		r = -errno;
 	else if (listen(fd, SOMAXCONN) < 0)
 		r = -errno;
-	else if (flags & FDPASS_NONBLOCK)
-		r = set_nonblock(fd, 1);
 	if (r < 0) {
 		if (sa.sun_path[0] != '\0')
 			unlink(sa.sun_path);
