@@ -6,7 +6,6 @@
  * one else.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pwd.h>
@@ -84,6 +83,8 @@ struct client {
 	struct buf in;  /* request bytes not yet answered */
 	struct buf out; /* response bytes not yet sent */
 	size_t sent;
+	const char *tail; /* then these, not copied (the configured body) */
+	size_t tail_len, tail_sent;
 	char name[80];
 };
 
@@ -167,7 +168,10 @@ static int parse_uid(const char *s, uid_t *uid)
 	return 0;
 }
 
-/* A response to c: a status line and headers if asked for, then body. */
+/*
+ * A response to c: a status line and headers if asked for, then a and b
+ * (copied), then c->tail if set (not copied).
+ */
 static int respond(struct client *c, int with_head, int keep, const char *a, size_t alen,
 		   const char *b, size_t blen)
 {
@@ -177,7 +181,7 @@ static int respond(struct client *c, int with_head, int keep, const char *a, siz
 	if (with_head)
 		n = snprintf(head, sizeof(head),
 			     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-			     "Content-Length: %zu\r\n%s\r\n", alen + blen,
+			     "Content-Length: %zu\r\n%s\r\n", alen + blen + c->tail_len,
 			     keep ? "" : "Connection: close\r\n");
 	return buf_add(&c->out, head, (size_t)n) < 0 || buf_add(&c->out, a, alen) < 0 ||
 	       buf_add(&c->out, b, blen) < 0 ? -1 : 0;
@@ -227,8 +231,11 @@ static int advance(struct server *s, struct client *c)
 		if (c->closing || (c->answered && !c->own))
 			return 0;
 		if (!s->echo && !c->own) {
+			/* The body is the same for everyone: sent from where it is. */
 			c->answered = c->closing = 1;
-			return respond(c, s->headers, 0, s->body, s->body_len, NULL, 0);
+			c->tail = s->body;
+			c->tail_len = s->body_len;
+			return respond(c, s->headers, 0, NULL, 0, NULL, 0);
 		}
 		if (!c->metadata) {
 			static const char none[] =
@@ -288,10 +295,8 @@ static int add_client(struct server *s, int fd, const fdpass_meta *meta)
 	const char *addr = fdpass_meta_get(meta, FDPASS_META_CLIENT_ADDR);
 	const void *data;
 	size_t len = 0;
-	int fl = fcntl(fd, F_GETFL);
 
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
+	/* Every read and write of a client is MSG_DONTWAIT: no fcntl needed. */
 	if (s->nclients == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
 		struct client **grown = realloc(s->clients, cap * sizeof(*grown));
@@ -335,6 +340,12 @@ static int add_client(struct server *s, int fd, const fdpass_meta *meta)
 	return 0;
 }
 
+/* Response bytes not yet sent, copied or not. */
+static int pending(const struct client *c)
+{
+	return c->sent < c->out.len || c->tail_sent < c->tail_len;
+}
+
 /* Readable: request bytes (or, while lingering, bytes to throw away). */
 static int on_input(struct server *s, struct client *c)
 {
@@ -355,25 +366,32 @@ static int on_input(struct server *s, struct client *c)
 	c->deadline = now_ms() + IDLE_MS;
 	if (advance(s, c) < 0)
 		return -1;
-	return c->eof && c->sent == c->out.len && !c->closing ? -1 : 0;
+	return c->eof && !pending(c) && !c->closing ? -1 : 0;
 }
 
 /* Writable: send what the socket takes; once all is out, maybe finish. */
 static int on_output(struct client *c)
 {
-	while (c->sent < c->out.len) {
-		ssize_t n = send(c->fd, c->out.p + c->sent, c->out.len - c->sent,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (pending(c)) {
+		int in_out = c->sent < c->out.len;
+		const char *p = in_out ? c->out.p + c->sent : c->tail + c->tail_sent;
+		size_t len = in_out ? c->out.len - c->sent : c->tail_len - c->tail_sent;
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return 0;
-			log_line("client %s: %s after %zu bytes", c->name, strerror(errno), c->sent);
+			log_line("client %s: %s after %zu bytes", c->name, strerror(errno),
+				 c->sent + c->tail_sent);
 			return -1;
 		}
-		c->sent += (size_t)n;
+		if (in_out)
+			c->sent += (size_t)n;
+		else
+			c->tail_sent += (size_t)n;
 	}
 	c->out.len = c->sent = 0;
+	c->tail_len = c->tail_sent = 0;
 	c->deadline = now_ms() + IDLE_MS;
 	if (c->closing) {
 		/*
@@ -425,7 +443,7 @@ static void receive_clients(struct server *s)
 
 static short events_of(const struct client *c)
 {
-	short ev = c->sent < c->out.len ? POLLOUT : 0;
+	short ev = pending(c) ? POLLOUT : 0;
 
 	if (c->lingering || (!c->closing && !c->eof))
 		ev |= POLLIN;
@@ -476,7 +494,7 @@ static int run(struct server *s, int stop_fd)
 				done = on_output(c) < 0;
 			if (!done && (rev & (POLLIN | POLLHUP | POLLERR)))
 				done = on_input(s, c) < 0;
-			if (!done && c->sent < c->out.len && !(rev & POLLOUT))
+			if (!done && pending(c) && !(rev & POLLOUT))
 				done = on_output(c) < 0; /* new output: try at once */
 			if (!done && !rev && c->deadline <= now)
 				done = 1; /* idle, or done lingering */

@@ -52,9 +52,12 @@ int stop_signal_fd(void)
 	return stop_pipe[0];
 }
 
+static long pid; /* taken once: a log line per request must stay cheap */
+
 void log_set_name(const char *name)
 {
 	program = name;
+	pid = (long)getpid();
 }
 
 void log_line(const char *fmt, ...)
@@ -63,7 +66,7 @@ void log_line(const char *fmt, ...)
 	int n;
 	va_list ap;
 
-	n = snprintf(line, sizeof(line), "%s[%ld]: ", program, (long)getpid());
+	n = snprintf(line, sizeof(line), "%s[%ld]: ", program, pid);
 	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
