@@ -1729,6 +1729,11 @@ static int child_stress(void *arg)
 	}
 	fdpass_response_free(resp);
 
+	/*
+	 * Read the counters under their lock: helgrind does not take
+	 * pthread_timedjoin_np() for the ordering it is.
+	 */
+	pthread_mutex_lock(&stress.mu);
 	fprintf(stderr,
 		"stress: %ld cycles, victim runs %ld ok / %ld -ENOENT, %ld flushes, "
 		"%ld lookups found, %ld bytes drained, %ld runs with a freed context, "
@@ -1744,6 +1749,7 @@ static int child_stress(void *arg)
 		rc = 21;
 	else if (!stress.cycles || !stress.custom_ok || !stress.custom_enoent || !stress.flush_ok)
 		rc = 22; /* the race was not exercised */
+	pthread_mutex_unlock(&stress.mu);
 	if (fdpass_flusher_list(NULL, 0) != 11)
 		rc = 23;
 	return rc;
