@@ -32,46 +32,6 @@
 
 #include "testlib.h"
 
-#define WATCHDOG_S 20
-
-/* ---- setup: a temporary directory, an fd-leak check, a watchdog -------- */
-
-struct dir {
-	char path[256];
-};
-
-static int dir_setup(void **state)
-{
-	struct dir *d = calloc(1, sizeof(*d));
-
-	if (!d)
-		return -1;
-	tl_tmpdir(d->path, sizeof(d->path));
-	*state = d;
-	alarm(WATCHDOG_S);
-	return tl_fd_setup(state);
-}
-
-static int dir_teardown(void **state)
-{
-	struct dir *d = *state;
-	int r = tl_fd_teardown(state);
-
-	alarm(0);
-	tl_rmdir(d->path);
-	free(d);
-	return r;
-}
-
-#define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
-
-static void path_in(char *buf, size_t size, void **state, const char *name)
-{
-	struct dir *d = *state;
-
-	snprintf(buf, size, "%s/%s", d->path, name);
-}
-
 /* A unique abstract name, so that parallel runs do not collide. */
 static void abstract_name(char *buf, size_t size, const char *what)
 {
@@ -524,7 +484,7 @@ static void test_handoff_default_flush(void **state)
 {
 	char path[300], out[2048];
 
-	path_in(path, sizeof(path), state, "backend.sock");
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	/* NULL flusher and NULL response: "flush" of a bare 200. */
 	handoff_end_to_end(path, path, NULL, NULL, backend_body, out, sizeof(out));
 	assert_flushed(out, "HTTP/1.1 200 OK\r\n", "", backend_body);
@@ -536,7 +496,7 @@ static void test_handoff_flush_response(void **state)
 	char path[300], out[2048], rest[256];
 	fdpass_response *resp = NULL;
 
-	path_in(path, sizeof(path), state, "backend.sock");
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	assert_int_equal(fdpass_response_new(&resp, 203), 0);
 	assert_int_equal(fdpass_response_add_header(resp, "Server", "libfdpass-test"), 0);
 	assert_int_equal(fdpass_response_add_header(resp, "X-Request-Id", "42"), 0);
@@ -563,7 +523,7 @@ static void test_handoff_none_flusher(void **state)
 	char path[300], out[2048];
 	fdpass_response *resp = NULL;
 
-	path_in(path, sizeof(path), state, "backend.sock");
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	/* The backend writes everything: the client gets exactly its bytes. */
 	handoff_end_to_end(path, path, "none", NULL, whole, out, sizeof(out));
 	assert_string_equal(out, whole);
@@ -577,25 +537,25 @@ static void test_handoff_none_flusher(void **state)
 
 static void test_handoff_fd_url(void **state)
 {
-	struct dir *d = *state;
+	const char *dir = tl_dir_path(state);
 	char path[300], url[400], out[2048];
 
 	/* Absolute: fd:///path, with an escape and an upper-case scheme. */
-	path_in(path, sizeof(path), state, "back end.sock");
-	snprintf(url, sizeof(url), "FD://%s/back%%20end.sock", d->path);
+	tl_path_in(path, sizeof(path), state, "back end.sock");
+	snprintf(url, sizeof(url), "FD://%s/back%%20end.sock", dir);
 	handoff_end_to_end(path, url, NULL, NULL, backend_body, out, sizeof(out));
 	assert_flushed(out, "HTTP/1.1 200 OK\r\n", "", backend_body);
 }
 
 static void test_handoff_fd_url_relative(void **state)
 {
-	struct dir *d = *state;
+	const char *dir = tl_dir_path(state);
 	char out[2048];
 	int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	/* httpd 2.4's form: relative to the current directory (its ServerRoot). */
 	assert_true(cwd >= 0);
-	assert_int_equal(chdir(d->path), 0);
+	assert_int_equal(chdir(dir), 0);
 	assert_int_equal(mkdir("localhost", 0700), 0);
 	handoff_end_to_end("localhost/backend.sock", "fd://localhost/backend.sock", "none",
 			   NULL, backend_body, out, sizeof(out));
@@ -650,7 +610,7 @@ static void test_handoff_custom_flusher(void **state)
 	char path[300], out[2048], expect[512];
 	fdpass_response *resp = NULL;
 
-	path_in(path, sizeof(path), state, "backend.sock");
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	assert_int_equal(fdpass_flusher_register("test-banner", banner_flusher, &bn), 0);
 
 	/* No response given: the provider still gets one, a 200. */
@@ -689,7 +649,7 @@ static void test_handoff_wire_format(void **state)
 	struct cmsghdr *c;
 	int client, front, lfd, conn, got = -1;
 
-	path_in(path, sizeof(path), state, "raw.sock");
+	tl_path_in(path, sizeof(path), state, "raw.sock");
 	lfd = fdpass_listen(path, -1, 0);
 	assert_true(lfd >= 0);
 	tcp_pair(&client, &front);
@@ -730,7 +690,7 @@ static void test_handoff_backend_absent(void **state)
 	char path[300];
 	int client, front;
 
-	path_in(path, sizeof(path), state, "absent.sock");
+	tl_path_in(path, sizeof(path), state, "absent.sock");
 	tcp_pair(&client, &front);
 	assert_int_equal(fdpass_handoff(path, front, NULL, NULL, 1000), -ENOENT);
 	assert_caller_can_answer(front, client);
@@ -742,7 +702,7 @@ static void test_handoff_stale_socket(void **state)
 	char path[300];
 	int client, front, lfd;
 
-	path_in(path, sizeof(path), state, "stale.sock");
+	tl_path_in(path, sizeof(path), state, "stale.sock");
 	lfd = fdpass_listen(path, -1, 0);
 	assert_true(lfd >= 0);
 	close(lfd); /* the file stays, nobody listens */
@@ -758,7 +718,7 @@ static void test_handoff_wrong_socket_type(void **state)
 	int client, front, lfd;
 
 	/* A packet listener: the stream connect is refused before any flush. */
-	path_in(path, sizeof(path), state, "packet.sock");
+	tl_path_in(path, sizeof(path), state, "packet.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_SEQPACKET | FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
 	tcp_pair(&client, &front);
@@ -776,7 +736,7 @@ static void test_handoff_backlog_full(void **state)
 	int lfd, queued[8], nq = 0, client, front, i, r;
 	int64_t t0, elapsed;
 
-	path_in(path, sizeof(path), state, "full.sock");
+	tl_path_in(path, sizeof(path), state, "full.sock");
 	assert_true(strlen(path) < sizeof(sa.sun_path));
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -827,7 +787,7 @@ static void test_handoff_unknown_flusher(void **state)
 	char path[300];
 	int client, front, lfd;
 
-	path_in(path, sizeof(path), state, "backend.sock");
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
 	tcp_pair(&client, &front);
@@ -861,7 +821,7 @@ static void test_handoff_invalid_args(void **state)
 	int client, front, lfd;
 	size_t i;
 
-	path_in(path, sizeof(path), state, "backend.sock");
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
 	tcp_pair(&client, &front);
@@ -915,7 +875,7 @@ static void test_handoff_flusher_fails(void **state)
 	fdpass_response *resp = NULL;
 	int client, front, conn;
 
-	path_in(path, sizeof(path), state, "backend.sock");
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	f.lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
 	assert_true(f.lfd >= 0);
 	assert_int_equal(fdpass_flusher_register("test-failing", failing_flusher, &f), 0);
@@ -1017,7 +977,7 @@ static void test_handoff_backend_dies_before_send(void **state)
 	struct killer k = { .status = 0 };
 	int ready[2], accepted[2], client, front;
 
-	path_in(path, sizeof(path), state, "dying.sock");
+	tl_path_in(path, sizeof(path), state, "dying.sock");
 	make_pipe(ready);
 	make_pipe(accepted);
 	job.path = path;
@@ -1056,7 +1016,7 @@ static void test_handoff_client_reset(void **state)
 	int client, front, lfd, conn, err = 0;
 	socklen_t len = sizeof(err);
 
-	path_in(path, sizeof(path), state, "backend.sock");
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
 	tcp_pair(&client, &front);
@@ -1119,7 +1079,7 @@ static void test_backend_new_mode_and_free(void **state)
 	struct stat st;
 	int sock, efd;
 
-	path_in(path, sizeof(path), state, "b.sock");
+	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, 0640, 0), 0);
 	assert_non_null(b);
 	assert_int_equal(lstat(path, &st), 0);
@@ -1171,7 +1131,7 @@ static void test_backend_new_errors(void **state)
 	struct stat st;
 	int fd, sock;
 
-	path_in(path, sizeof(path), state, "b.sock");
+	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(NULL, path, -1, 0), -EINVAL);
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(fdpass_backend_new(&b, NULL, -1, 0), -EINVAL);
@@ -1190,7 +1150,7 @@ static void test_backend_new_errors(void **state)
 	close(sock);
 
 	/* A file that is not a socket is left alone. */
-	path_in(plain, sizeof(plain), state, "plain");
+	tl_path_in(plain, sizeof(plain), state, "plain");
 	fd = open(plain, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	close(fd);
@@ -1220,7 +1180,7 @@ static void test_backend_free_leaves_replaced_file(void **state)
 	fdpass_backend *b = NULL;
 	int fd, lfd, sock, conn;
 
-	path_in(path, sizeof(path), state, "b.sock");
+	tl_path_in(path, sizeof(path), state, "b.sock");
 
 	/* Somebody put a file of their own where our socket was. */
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
@@ -1239,7 +1199,7 @@ static void test_backend_free_leaves_replaced_file(void **state)
 
 	/* ...or another live socket, renamed over ours. */
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
-	path_in(other, sizeof(other), state, "other.sock");
+	tl_path_in(other, sizeof(other), state, "other.sock");
 	lfd = fdpass_listen(other, -1, 0);
 	assert_true(lfd >= 0);
 	assert_int_equal(rename(other, path), 0);
@@ -1261,7 +1221,7 @@ static void test_backend_adopt(void **state)
 	int lfd, sock;
 
 	/* A listener made the way a service manager makes one. */
-	path_in(path, sizeof(path), state, "adopted.sock");
+	tl_path_in(path, sizeof(path), state, "adopted.sock");
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(lfd >= 0);
@@ -1328,7 +1288,7 @@ static void test_backend_fd_pollable(void **state)
 	int64_t t0;
 	pid_t pid;
 
-	path_in(path, sizeof(path), state, "b.sock");
+	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	efd = fdpass_backend_fd(b);
 	make_pipe(go);
@@ -1368,7 +1328,7 @@ static void test_backend_recv_timeouts(void **state)
 	int64_t t0;
 	int fd = 7;
 
-	path_in(path, sizeof(path), state, "b.sock");
+	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	t0 = tl_now_ms();
 	assert_int_equal(fdpass_backend_recv(b, &fd, 0), -EAGAIN);
@@ -1422,7 +1382,7 @@ static void test_backend_recv_deadline_across_events(void **state)
 	pid_t pid;
 	int r;
 
-	path_in(path, sizeof(path), state, "b.sock");
+	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	make_pipe(go);
 	job = (struct late_job){ .path = path, .delay_ms = 300, .go_r = go[0] };
@@ -1492,7 +1452,7 @@ static void test_backend_many_frontends(void **state)
 	int next[N_FRONTENDS] = { 0 };
 	int connected[2], go[2], i, got = 0, base;
 
-	path_in(path, sizeof(path), state, "b.sock");
+	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	base = tl_count_fds();
 	make_pipe(connected);
@@ -1577,7 +1537,7 @@ static void test_backend_bad_frontends(void **state)
 	fdpass_backend *b = NULL;
 	size_t c;
 
-	path_in(path, sizeof(path), state, "b.sock");
+	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		int good, bad, p[2], later[2], fd, i, r, saw_err = 0, saw_fd = 0;
@@ -1657,7 +1617,7 @@ static void test_backend_error_leaves_no_fd_number(void **state)
 	fdpass_backend *b = NULL;
 	size_t c, used = 0;
 
-	path_in(path, sizeof(path), state, "b.sock");
+	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		int sock = fdpass_connect(path, 0, 1000), p[2], fd = 7, r;
@@ -1687,7 +1647,7 @@ static void test_backend_silent_frontend(void **state)
 	fdpass_backend *b = NULL;
 	int base, sock;
 
-	path_in(path, sizeof(path), state, "b.sock");
+	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	base = tl_count_fds();
 
@@ -1724,7 +1684,7 @@ static void test_backend_allow_uid(void **state)
 	int sock, p[2], fd = 7;
 
 	/* Our own uid allowed: served. */
-	path_in(path, sizeof(path), state, "mine.sock");
+	tl_path_in(path, sizeof(path), state, "mine.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	assert_int_equal(fdpass_backend_allow_uid(b, getuid()), 0);
 	sock = send_tagged(path, "allowed");
@@ -1733,7 +1693,7 @@ static void test_backend_allow_uid(void **state)
 	fdpass_backend_free(b);
 
 	/* Only another uid allowed: refused, and its fd never arrives. */
-	path_in(other, sizeof(other), state, "theirs.sock");
+	tl_path_in(other, sizeof(other), state, "theirs.sock");
 	assert_int_equal(fdpass_backend_new(&b2, other, -1, 0), 0);
 	assert_int_equal(fdpass_backend_allow_uid(b2, getuid() + 1), 0);
 	sock = fdpass_connect(other, 0, 1000);
@@ -1818,7 +1778,7 @@ static int nobody_frontend_child(void *arg)
 
 static void test_backend_allow_uid_other_user(void **state)
 {
-	struct dir *d = *state;
+	const char *dir = tl_dir_path(state);
 	char path[300], path2[300];
 	fdpass_backend *b = NULL;
 	struct nobody_job job;
@@ -1829,11 +1789,11 @@ static void test_backend_allow_uid_other_user(void **state)
 		skip(); /* needs root to become another user */
 
 	/* Reachable by nobody: a traversable directory and a 0666 socket. */
-	assert_int_equal(chmod(d->path, 0711), 0);
+	assert_int_equal(chmod(dir, 0711), 0);
 	make_pipe(go);
 	make_pipe(sent);
 
-	path_in(path, sizeof(path), state, "root-only.sock");
+	tl_path_in(path, sizeof(path), state, "root-only.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, 0666, 0), 0);
 	assert_int_equal(fdpass_backend_allow_uid(b, 0), 0);
 	job = (struct nobody_job){ .path = path, .refused = 1, .sent_w = sent[1], .go_r = go[0] };
@@ -1845,7 +1805,7 @@ static void test_backend_allow_uid_other_user(void **state)
 	assert_recv_nothing(b);
 	fdpass_backend_free(b);
 
-	path_in(path2, sizeof(path2), state, "nobody.sock");
+	tl_path_in(path2, sizeof(path2), state, "nobody.sock");
 	assert_int_equal(fdpass_backend_new(&b, path2, 0666, 0), 0);
 	assert_int_equal(fdpass_backend_allow_uid(b, 65534), 0);
 	job = (struct nobody_job){ .path = path2, .refused = 0, .sent_w = sent[1], .go_r = go[0] };
@@ -1909,7 +1869,7 @@ static void test_backend_httpd_bytes(void **state)
 	fdpass_backend *b = NULL;
 	pid_t pid;
 
-	path_in(path, sizeof(path), state, "httpd.sock");
+	tl_path_in(path, sizeof(path), state, "httpd.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	pid = tl_fork(httpd_frontend_child, path);
 	assert_recv_tag(b, "from httpd", 5000);
@@ -1938,7 +1898,7 @@ static void test_backend_drop_shared_connection(void **state)
 	int64_t t0;
 	pid_t pid;
 
-	path_in(path, sizeof(path), state, "b.sock");
+	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	efd = fdpass_backend_fd(b);
 	fe1 = fdpass_connect(path, 0, 1000);
@@ -1975,41 +1935,41 @@ static void test_backend_drop_shared_connection(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		DIR_TEST(test_url_path_examples),
-		DIR_TEST(test_url_path_rejects),
-		DIR_TEST(test_url_path_buffer_size),
-		DIR_TEST(test_handoff_default_flush),
-		DIR_TEST(test_handoff_flush_response),
-		DIR_TEST(test_handoff_none_flusher),
-		DIR_TEST(test_handoff_fd_url),
-		DIR_TEST(test_handoff_fd_url_relative),
-		DIR_TEST(test_handoff_abstract),
-		DIR_TEST(test_handoff_custom_flusher),
-		DIR_TEST(test_handoff_wire_format),
-		DIR_TEST(test_handoff_backend_absent),
-		DIR_TEST(test_handoff_stale_socket),
-		DIR_TEST(test_handoff_wrong_socket_type),
-		DIR_TEST(test_handoff_backlog_full),
-		DIR_TEST(test_handoff_unknown_flusher),
-		DIR_TEST(test_handoff_invalid_args),
-		DIR_TEST(test_handoff_flusher_fails),
-		DIR_TEST(test_handoff_backend_dies_before_send),
-		DIR_TEST(test_handoff_client_reset),
-		DIR_TEST(test_backend_new_mode_and_free),
-		DIR_TEST(test_backend_new_errors),
-		DIR_TEST(test_backend_free_leaves_replaced_file),
-		DIR_TEST(test_backend_adopt),
-		DIR_TEST(test_backend_fd_pollable),
-		DIR_TEST(test_backend_recv_timeouts),
-		DIR_TEST(test_backend_recv_deadline_across_events),
-		DIR_TEST(test_backend_many_frontends),
-		DIR_TEST(test_backend_bad_frontends),
-		DIR_TEST(test_backend_error_leaves_no_fd_number),
-		DIR_TEST(test_backend_silent_frontend),
-		DIR_TEST(test_backend_allow_uid),
-		DIR_TEST(test_backend_allow_uid_other_user),
-		DIR_TEST(test_backend_httpd_bytes),
-		DIR_TEST(test_backend_drop_shared_connection),
+		TL_DIR_TEST(test_url_path_examples),
+		TL_DIR_TEST(test_url_path_rejects),
+		TL_DIR_TEST(test_url_path_buffer_size),
+		TL_DIR_TEST(test_handoff_default_flush),
+		TL_DIR_TEST(test_handoff_flush_response),
+		TL_DIR_TEST(test_handoff_none_flusher),
+		TL_DIR_TEST(test_handoff_fd_url),
+		TL_DIR_TEST(test_handoff_fd_url_relative),
+		TL_DIR_TEST(test_handoff_abstract),
+		TL_DIR_TEST(test_handoff_custom_flusher),
+		TL_DIR_TEST(test_handoff_wire_format),
+		TL_DIR_TEST(test_handoff_backend_absent),
+		TL_DIR_TEST(test_handoff_stale_socket),
+		TL_DIR_TEST(test_handoff_wrong_socket_type),
+		TL_DIR_TEST(test_handoff_backlog_full),
+		TL_DIR_TEST(test_handoff_unknown_flusher),
+		TL_DIR_TEST(test_handoff_invalid_args),
+		TL_DIR_TEST(test_handoff_flusher_fails),
+		TL_DIR_TEST(test_handoff_backend_dies_before_send),
+		TL_DIR_TEST(test_handoff_client_reset),
+		TL_DIR_TEST(test_backend_new_mode_and_free),
+		TL_DIR_TEST(test_backend_new_errors),
+		TL_DIR_TEST(test_backend_free_leaves_replaced_file),
+		TL_DIR_TEST(test_backend_adopt),
+		TL_DIR_TEST(test_backend_fd_pollable),
+		TL_DIR_TEST(test_backend_recv_timeouts),
+		TL_DIR_TEST(test_backend_recv_deadline_across_events),
+		TL_DIR_TEST(test_backend_many_frontends),
+		TL_DIR_TEST(test_backend_bad_frontends),
+		TL_DIR_TEST(test_backend_error_leaves_no_fd_number),
+		TL_DIR_TEST(test_backend_silent_frontend),
+		TL_DIR_TEST(test_backend_allow_uid),
+		TL_DIR_TEST(test_backend_allow_uid_other_user),
+		TL_DIR_TEST(test_backend_httpd_bytes),
+		TL_DIR_TEST(test_backend_drop_shared_connection),
 	};
 
 	/* A raised SIGPIPE must end the program, so that it is seen. */

@@ -15,40 +15,6 @@
 
 #include "testlib.h"
 
-struct dir {
-	char path[256];
-};
-
-static int dir_setup(void **state)
-{
-	struct dir *d = calloc(1, sizeof(*d));
-
-	if (!d)
-		return -1;
-	tl_tmpdir(d->path, sizeof(d->path));
-	*state = d;
-	return tl_fd_setup(state);
-}
-
-static int dir_teardown(void **state)
-{
-	struct dir *d = *state;
-	int r = tl_fd_teardown(state);
-
-	tl_rmdir(d->path);
-	free(d);
-	return r;
-}
-
-#define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
-
-static void path_in(char *buf, size_t size, void **state, const char *name)
-{
-	struct dir *d = *state;
-
-	snprintf(buf, size, "%s/%s", d->path, name);
-}
-
 /* A unique abstract name, so that parallel runs do not collide. */
 static void abstract_name(char *buf, size_t size, const char *what)
 {
@@ -96,7 +62,7 @@ static void test_listen_connect_path(void **state)
 	struct stat st;
 	int lfd, cfd;
 
-	path_in(path, sizeof(path), state, "s.sock");
+	tl_path_in(path, sizeof(path), state, "s.sock");
 	lfd = fdpass_listen(path, 0600, 0);
 	assert_true(lfd >= 0);
 	assert_true(is_cloexec(lfd));
@@ -122,7 +88,7 @@ static void test_listen_mode_kept_when_minus_one(void **state)
 	mode_t old = umask(022);
 	int lfd;
 
-	path_in(path, sizeof(path), state, "m.sock");
+	tl_path_in(path, sizeof(path), state, "m.sock");
 	lfd = fdpass_listen(path, -1, 0);
 	umask(old);
 	assert_true(lfd >= 0);
@@ -143,7 +109,7 @@ static void test_seqpacket_and_nonblock(void **state)
 	char path[300];
 	int lfd, cfd;
 
-	path_in(path, sizeof(path), state, "q.sock");
+	tl_path_in(path, sizeof(path), state, "q.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_SEQPACKET | FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
 	assert_int_equal(socket_type(lfd), SOCK_SEQPACKET);
@@ -164,7 +130,7 @@ static void test_connect_errors(void **state)
 	char path[300];
 	int fd;
 
-	path_in(path, sizeof(path), state, "absent.sock");
+	tl_path_in(path, sizeof(path), state, "absent.sock");
 	assert_int_equal(fdpass_connect(path, 0, 1000), -ENOENT);
 	assert_int_equal(fdpass_connect(NULL, 0, 1000), -EINVAL);
 	assert_int_equal(fdpass_connect("", 0, 1000), -EINVAL);
@@ -173,14 +139,14 @@ static void test_connect_errors(void **state)
 	assert_int_equal(fdpass_connect(path, FDPASS_WAITALL, 1000), -EINVAL);
 
 	/* A socket file nobody listens on any more. */
-	path_in(path, sizeof(path), state, "stale.sock");
+	tl_path_in(path, sizeof(path), state, "stale.sock");
 	fd = fdpass_listen(path, -1, 0);
 	assert_true(fd >= 0);
 	close(fd);
 	assert_int_equal(fdpass_connect(path, 0, 1000), -ECONNREFUSED);
 
 	/* A file that is not a socket. */
-	path_in(path, sizeof(path), state, "plain");
+	tl_path_in(path, sizeof(path), state, "plain");
 	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	close(fd);
@@ -195,7 +161,7 @@ static void test_path_length(void **state)
 	int lfd, cfd;
 
 	/* Longest that fits: sun_path less its terminating NUL. */
-	path_in(path, sizeof(path), state, "");
+	tl_path_in(path, sizeof(path), state, "");
 	base = strlen(path);
 	assert_true(base < room - 1);
 	memset(path + base, 'x', room - 1 - base);
@@ -262,7 +228,7 @@ static void test_listen_replaces_stale_never_live(void **state)
 	struct stat st;
 	int lfd, lfd2, fd, i;
 
-	path_in(path, sizeof(path), state, "l.sock");
+	tl_path_in(path, sizeof(path), state, "l.sock");
 	lfd = fdpass_listen(path, -1, 0);
 	assert_true(lfd >= 0);
 	/* Live: refused, and the listener keeps working. */
@@ -296,7 +262,7 @@ static void test_listen_replaces_stale_never_live(void **state)
 	close(lfd2);
 
 	/* Not a socket: never removed. */
-	path_in(plain, sizeof(plain), state, "data");
+	tl_path_in(plain, sizeof(plain), state, "data");
 	fd = open(plain, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	close(fd);
@@ -308,7 +274,7 @@ static void test_listen_replaces_stale_never_live(void **state)
 	assert_int_equal(fdpass_listen(path, -2, 0), -EINVAL);
 	assert_int_equal(fdpass_listen(path, -1, 0x100), -EINVAL);
 	assert_int_equal(fdpass_listen(NULL, -1, 0), -EINVAL);
-	path_in(plain, sizeof(plain), state, "no/such/dir.sock");
+	tl_path_in(plain, sizeof(plain), state, "no/such/dir.sock");
 	assert_int_equal(fdpass_listen(plain, -1, 0), -ENOENT);
 }
 
@@ -319,7 +285,7 @@ static void test_connect_timeout_backlog_full(void **state)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int lfd, queued[8], nq = 0, r, i;
 
-	path_in(path, sizeof(path), state, "b.sock");
+	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_true(strlen(path) < sizeof(sa.sun_path));
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -385,7 +351,7 @@ static void test_peercred(void **state)
 	close(sv[0]);
 	close(sv[1]);
 
-	path_in(path, sizeof(path), state, "c.sock");
+	tl_path_in(path, sizeof(path), state, "c.sock");
 	lfd = fdpass_listen(path, -1, 0);
 	assert_true(lfd >= 0);
 	child = tl_fork(child_connects, path);
@@ -415,15 +381,15 @@ static void test_peercred(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		DIR_TEST(test_listen_connect_path),
-		DIR_TEST(test_listen_mode_kept_when_minus_one),
-		DIR_TEST(test_seqpacket_and_nonblock),
-		DIR_TEST(test_connect_errors),
-		DIR_TEST(test_path_length),
-		DIR_TEST(test_abstract_names),
-		DIR_TEST(test_listen_replaces_stale_never_live),
-		DIR_TEST(test_connect_timeout_backlog_full),
-		DIR_TEST(test_peercred),
+		TL_DIR_TEST(test_listen_connect_path),
+		TL_DIR_TEST(test_listen_mode_kept_when_minus_one),
+		TL_DIR_TEST(test_seqpacket_and_nonblock),
+		TL_DIR_TEST(test_connect_errors),
+		TL_DIR_TEST(test_path_length),
+		TL_DIR_TEST(test_abstract_names),
+		TL_DIR_TEST(test_listen_replaces_stale_never_live),
+		TL_DIR_TEST(test_connect_timeout_backlog_full),
+		TL_DIR_TEST(test_peercred),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,6 +52,45 @@ int tl_fd_teardown(void **state)
 	return 0;
 }
 
+struct tl_dir {
+	char path[256];
+};
+
+int tl_dir_setup(void **state)
+{
+	struct tl_dir *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return -1;
+	tl_tmpdir(d->path, sizeof(d->path));
+	*state = d;
+	alarm(20);
+	return tl_fd_setup(state);
+}
+
+int tl_dir_teardown(void **state)
+{
+	struct tl_dir *d = *state;
+	int r = tl_fd_teardown(state);
+
+	alarm(0);
+	tl_rmdir(d->path);
+	free(d);
+	return r;
+}
+
+void tl_path_in(char *buf, size_t size, void **state, const char *name)
+{
+	const struct tl_dir *d = *state;
+
+	snprintf(buf, size, "%s/%s", d->path, name);
+}
+
+const char *tl_dir_path(void **state)
+{
+	return ((const struct tl_dir *)*state)->path;
+}
+
 void tl_socketpair(int type, int sv[2])
 {
 	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);

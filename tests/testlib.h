@@ -22,6 +22,17 @@ int tl_fd_setup(void **state);
 int tl_fd_teardown(void **state);
 #define TL_TEST(f) cmocka_unit_test_setup_teardown(f, tl_fd_setup, tl_fd_teardown)
 
+/*
+ * The same with a fresh temporary directory for the test (removed after
+ * it) and a watchdog: a test that hangs for 20 s dies of SIGALRM instead of
+ * stalling the suite. tl_path_in() names a file in that directory.
+ */
+int tl_dir_setup(void **state);
+int tl_dir_teardown(void **state);
+void tl_path_in(char *buf, size_t size, void **state, const char *name);
+const char *tl_dir_path(void **state);
+#define TL_DIR_TEST(f) cmocka_unit_test_setup_teardown(f, tl_dir_setup, tl_dir_teardown)
+
 /* socketpair(AF_UNIX, type | SOCK_CLOEXEC), asserting success. */
 void tl_socketpair(int type, int sv[2]);
 
