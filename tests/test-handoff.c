@@ -100,23 +100,6 @@ static int read_exact(int fd, void *buf, size_t len, int ms)
 	return 0;
 }
 
-/* The read end of a pipe holding tag, its write end closed: tag, then EOF. */
-static int tagged_fd(const char *tag)
-{
-	size_t len = strlen(tag);
-	int p[2];
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	if (write(p[1], tag, len) != (ssize_t)len) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	close(p[1]);
-	return p[0];
-}
-
 /* ---- helpers for the test process -------------------------------------- */
 
 static void make_pipe(int p[2])
@@ -1045,7 +1028,7 @@ static int send_tagged(const char *path, const char *tag)
 	int sock = fdpass_connect(path, 0, 1000), fd;
 
 	assert_true(sock >= 0);
-	fd = tagged_fd(tag);
+	fd = tl_tagged_fd(tag);
 	assert_true(fd >= 0);
 	assert_int_equal(fdpass_send(sock, fd), 0);
 	close(fd);
@@ -1107,7 +1090,7 @@ static void test_backend_new_mode_and_free(void **state)
 	assert_int_equal(fdpass_backend_new(&b, path, -1, FDPASS_SEQPACKET), 0);
 	sock = fdpass_connect(path, FDPASS_SEQPACKET, 1000);
 	assert_true(sock >= 0);
-	efd = tagged_fd("packet");
+	efd = tl_tagged_fd("packet");
 	assert_int_equal(fdpass_send(sock, efd), 0);
 	close(efd);
 	assert_recv_tag(b, "packet", 1000);
@@ -1269,7 +1252,7 @@ static int frontend_after_go_child(void *arg)
 	sock = fdpass_connect(job->path, 0, 5000);
 	if (sock < 0)
 		return 11;
-	fd = tagged_fd(job->tag);
+	fd = tl_tagged_fd(job->tag);
 	if (fd < 0 || fdpass_send(sock, fd) != 0)
 		return 12;
 	close(fd);
@@ -1360,7 +1343,7 @@ static int late_frontend_child(void *arg)
 		return 10;
 	if (get_byte(job->go_r, 10000) < 0)
 		return 11;
-	fd = tagged_fd("late");
+	fd = tl_tagged_fd("late");
 	if (fd < 0 || fdpass_send(sock, fd) != 0)
 		return 12;
 	close(fd);
@@ -1432,7 +1415,7 @@ static int many_frontend_child(void *arg)
 		int fd;
 
 		snprintf(tag, sizeof(tag), "fe%d-fd%d", job->id, i);
-		fd = tagged_fd(tag);
+		fd = tl_tagged_fd(tag);
 		if (fd < 0)
 			return 13;
 		if (fdpass_send(sock, fd) != 0)
@@ -1553,7 +1536,7 @@ static void test_backend_bad_frontends(void **state)
 		misbehave(bad, cases[c].kind, p);
 		if (cases[c].follow)
 			assert_int_equal(fdpass_send(bad, later[1]), 0);
-		fd = tagged_fd("good one");
+		fd = tl_tagged_fd("good one");
 		assert_int_equal(fdpass_send(good, fd), 0);
 		close(fd);
 		close(p[1]);
@@ -1583,7 +1566,7 @@ static void test_backend_bad_frontends(void **state)
 		tl_read_to_eof(p[0], (char[8]){ 0 }, 8, 1000);
 		tl_read_to_eof(later[0], (char[8]){ 0 }, 8, 1000);
 		/* The good one is still served. */
-		fd = tagged_fd("still good");
+		fd = tl_tagged_fd("still good");
 		assert_int_equal(fdpass_send(good, fd), 0);
 		close(fd);
 		assert_recv_tag(b, "still good", 1000);
@@ -1755,7 +1738,7 @@ static int nobody_frontend_child(void *arg)
 		fprintf(stderr, "nobody child: connect %s: %s\n", job->path, fdpass_strerror(sock));
 		return 12;
 	}
-	fd = tagged_fd("from nobody");
+	fd = tl_tagged_fd("from nobody");
 	if (fd < 0 || fdpass_send(sock, fd) != 0)
 		return 13;
 	close(fd);
@@ -1842,7 +1825,7 @@ static int httpd_frontend_child(void *arg)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	if (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return 11;
-	fd = tagged_fd("from httpd");
+	fd = tl_tagged_fd("from httpd");
 	if (fd < 0)
 		return 12;
 	memset(&msg, 0, sizeof(msg));

@@ -91,6 +91,22 @@ const char *tl_dir_path(void **state)
 	return ((const struct tl_dir *)*state)->path;
 }
 
+int tl_tagged_fd(const char *tag)
+{
+	size_t len = strlen(tag);
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	if (write(p[1], tag, len) != (ssize_t)len) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	close(p[1]);
+	return p[0];
+}
+
 void tl_socketpair(int type, int sv[2])
 {
 	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);

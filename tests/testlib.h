@@ -33,6 +33,9 @@ void tl_path_in(char *buf, size_t size, void **state, const char *name);
 const char *tl_dir_path(void **state);
 #define TL_DIR_TEST(f) cmocka_unit_test_setup_teardown(f, tl_dir_setup, tl_dir_teardown)
 
+/* The read end of a pipe holding tag, its write end closed: tag, then EOF. -1 on error. */
+int tl_tagged_fd(const char *tag);
+
 /* socketpair(AF_UNIX, type | SOCK_CLOEXEC), asserting success. */
 void tl_socketpair(int type, int sv[2]);
 

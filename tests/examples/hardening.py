@@ -879,30 +879,5 @@ SCENARIOS = {
 }
 
 
-def main():
-    if len(sys.argv) != 4 or sys.argv[1] not in SCENARIOS:
-        sys.stderr.write('usage: %s {%s} FDPASS_BACKEND FDPASS_FRONTEND\n'
-                         % (sys.argv[0], '|'.join(SCENARIOS)))
-        return 2
-    interop.BACKEND = os.path.abspath(sys.argv[2])
-    interop.FRONTEND = os.path.abspath(sys.argv[3])
-    signal.signal(signal.SIGTERM, interop.on_signal)
-    signal.signal(signal.SIGINT, interop.on_signal)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    c = Checks()
-    name = sys.argv[1]
-    print('=== scenario %s' % name, flush=True)
-    try:
-        SCENARIOS[name](c)
-    except Failure as e:
-        c.check('scenario %s could go on' % name, False, str(e))
-    except Stop as e:
-        c.check('scenario %s finished' % name, False, 'stopped by %s' % e)
-    print('=== %s: %d passed, %d failed%s' % (name, c.passed, len(c.failed),
-                                             ''.join('\n  FAILED: ' + f for f in c.failed)),
-          flush=True)
-    return 1 if c.failed else 0
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(interop.run_main(SCENARIOS))

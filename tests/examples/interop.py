@@ -1124,11 +1124,13 @@ SCENARIOS = {
 }
 
 
-def main():
+def run_main(scenarios):
+    """The command line of interop.py and hardening.py: SCENARIO BACKEND
+    FRONTEND; runs the scenario and prints its summary line."""
     global BACKEND, FRONTEND
-    if len(sys.argv) != 4 or sys.argv[1] not in SCENARIOS:
+    if len(sys.argv) != 4 or sys.argv[1] not in scenarios:
         sys.stderr.write('usage: %s {%s} FDPASS_BACKEND FDPASS_FRONTEND\n'
-                         % (sys.argv[0], '|'.join(SCENARIOS)))
+                         % (sys.argv[0], '|'.join(scenarios)))
         return 2
     BACKEND, FRONTEND = os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
     signal.signal(signal.SIGTERM, on_signal)
@@ -1138,7 +1140,7 @@ def main():
     name = sys.argv[1]
     print('=== scenario %s' % name, flush=True)
     try:
-        SCENARIOS[name](c)
+        scenarios[name](c)
     except Failure as e:
         c.check('scenario %s could go on' % name, False, str(e))
     except Stop as e:
@@ -1150,4 +1152,4 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_main(SCENARIOS))

@@ -160,22 +160,6 @@ void ft_pipe(int p[2])
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 }
 
-int ft_tagged_fd(const char *tag)
-{
-	size_t len = strlen(tag);
-	int p[2];
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	if (write(p[1], tag, len) != (ssize_t)len) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	close(p[1]);
-	return p[0];
-}
-
 int ft_wait_fd(int fd, short events, int ms)
 {
 	struct pollfd p = { .fd = fd, .events = events };

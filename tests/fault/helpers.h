@@ -59,8 +59,6 @@ int ft_margin_ms(void);
 
 void ft_pipe(int p[2]);
 
-/* The read end of a pipe that yields tag, then end of file (child-safe, -1 on error). */
-int ft_tagged_fd(const char *tag);
 
 /* fd yields exactly tag, then end of file, within ms (child-safe: 1 or 0). */
 int ft_fd_says(int fd, const char *tag, int ms);

@@ -67,7 +67,7 @@ static void three_open(struct three *t)
 	int i;
 
 	ft_pipe(t->p);
-	t->tagged = ft_tagged_fd("third");
+	t->tagged = tl_tagged_fd("third");
 	assert_true(t->tagged >= 0);
 	t->fds[0] = t->p[0];
 	t->fds[1] = t->p[1];
@@ -1526,7 +1526,7 @@ static void test_backend_new_faults(void **state)
 /* A front-end in this process: connect, send a tagged pipe, hang up. */
 static void frontend_sends(const char *path, const char *tag, const fdpass_meta *m)
 {
-	int c = fdpass_connect(path, 0, 1000), fd = ft_tagged_fd(tag);
+	int c = fdpass_connect(path, 0, 1000), fd = tl_tagged_fd(tag);
 
 	assert_true(c >= 0 && fd >= 0);
 	assert_int_equal(fdpass_send_meta(c, &fd, 1, m, 0, 1000), 0);

@@ -524,7 +524,7 @@ struct good_job {
 static int good_frontend(void *arg)
 {
 	const struct good_job *job = arg;
-	int sock = fdpass_connect(job->path, 0, 2000), fd = ft_tagged_fd("good");
+	int sock = fdpass_connect(job->path, 0, 2000), fd = tl_tagged_fd("good");
 
 	if (sock < 0 || fd < 0)
 		return 10;

@@ -299,7 +299,7 @@ static int acceptor(void *arg)
 static int late_frontend(void *arg)
 {
 	const struct peer *p = arg;
-	int fd = ft_tagged_fd("late");
+	int fd = tl_tagged_fd("late");
 
 	sleep_ms(p->delay_ms);
 	if (fd < 0)
@@ -319,7 +319,7 @@ struct three {
 static void three_open(struct three *t)
 {
 	ft_pipe(t->p);
-	t->tagged = ft_tagged_fd("third");
+	t->tagged = tl_tagged_fd("third");
 	assert_true(t->tagged >= 0);
 	t->fds[0] = t->p[0];
 	t->fds[1] = t->p[1];
@@ -411,7 +411,7 @@ static void sc_recv(void **state, struct run *run)
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
 	p.sock = sv[0];
-	p.fds[0] = ft_tagged_fd("hello");
+	p.fds[0] = tl_tagged_fd("hello");
 	p.nfds = 1;
 	p.data = "";
 	p.len = p.first = 1;
