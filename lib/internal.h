@@ -79,8 +79,6 @@ ssize_t fdp_recv_msg(int sock, int *fds, size_t max, size_t *nfds,
 /* ---- response.c ---- */
 
 const fdpass_response *fdp_default_response(void);
-const char *fdp_response_reason(const fdpass_response *r);
-int fdp_is_token(const char *s);
 /* What "flush" would refuse, checked before anything is written: 0 or -EINVAL. */
 int fdp_response_check_flush(const fdpass_response *r);
 int fdp_response_head(const fdpass_response *r, time_t now, char **out, size_t *len);
@@ -95,9 +93,6 @@ void fdp_flusher_release(struct provider *p);
 
 /* ---- meta.c ---- */
 
-int fdp_meta_encode(const fdpass_meta *m, size_t nfds, const char *flusher,
-		    unsigned char **out, size_t *len);
-int fdp_meta_decode(const unsigned char *p, size_t len, fdpass_meta **out);
 /* meta NULL: httpd's plain message. flusher: sent if meta names none. */
 int fdp_send_message(int sock, const int *fds, size_t nfds, const fdpass_meta *meta,
 		     const char *flusher, int flags, int timeout_ms);

@@ -235,8 +235,8 @@ static unsigned char *put_record(unsigned char *p, uint16_t type, const void *a,
  * The whole message for nfds fds: header and payload. flusher, if not
  * NULL, is sent as the flusher field when meta has none.
  */
-int fdp_meta_encode(const fdpass_meta *m, size_t nfds, const char *flusher,
-		    unsigned char **out, size_t *len)
+static int fdp_meta_encode(const fdpass_meta *m, size_t nfds, const char *flusher,
+			   unsigned char **out, size_t *len)
 {
 	size_t payload = 0, i;
 	unsigned char *buf, *p;
@@ -287,7 +287,7 @@ static int has_nul(const unsigned char *p, size_t len)
 	return memchr(p, '\0', len) != NULL;
 }
 
-int fdp_meta_decode(const unsigned char *p, size_t len, fdpass_meta **out)
+static int fdp_meta_decode(const unsigned char *p, size_t len, fdpass_meta **out)
 {
 	fdpass_meta *m;
 	int seen = 0, r = 0;

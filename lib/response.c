@@ -108,7 +108,7 @@ static int is_tchar(unsigned char c)
 	       (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-int fdp_is_token(const char *s)
+static int fdp_is_token(const char *s)
 {
 	if (!s || !*s)
 		return 0;
@@ -130,15 +130,15 @@ static int is_field_text(const char *s)
 	return 1;
 }
 
+static const char *fdp_response_reason(const fdpass_response *r)
+{
+	return r->reason ? r->reason : standard_reason(r->status);
+}
+
 static size_t status_line_bytes(const fdpass_response *r)
 {
 	/* "HTTP/1.1 NNN " reason "\r\n" */
 	return 13 + strlen(fdp_response_reason(r)) + 2;
-}
-
-const char *fdp_response_reason(const fdpass_response *r)
-{
-	return r->reason ? r->reason : standard_reason(r->status);
 }
 
 FDPASS_EXPORT int fdpass_response_new(fdpass_response **resp, int status)
