@@ -412,24 +412,41 @@ FDPASS_PUBLIC int fdpass_handoff(const char *backend, int client_fd, const char 
  * process that may connect to the socket is accepted. 0, -ENOMEM, or
  * -EINVAL (backend NULL).
  * fdpass_backend_fd: the fd to poll for POLLIN (an epoll fd on Linux), or
- * -EINVAL for NULL.
+ * -EINVAL for NULL. It also becomes readable when a front-end's deadline
+ * passes (see the settings below), so a loop that polls it and then calls
+ * with timeout 0 needs no timer of its own.
  *
  * fdpass_backend_recv: accept front-ends and read their messages until a
  * client socket arrives; returns 1 with *client_fd set (close-on-exec, the
- * caller's to close); on any other return *client_fd is -1. It waits as timeout_ms says (-1 forever, 0 never):
- * -EAGAIN or -ETIMEDOUT when nothing came. When a front-end misbehaves its
- * connection is closed, nothing it sent is kept, and the call returns the
- * reason so it can be logged; the backend is unharmed, call again:
- *   -EPERM         a front-end whose uid is not allowed was refused;
+ * caller's to close); on any other return *client_fd is -1.
+ * How long it blocks: it waits in epoll_wait() only, for at most timeout_ms
+ * (-1 forever, 0 never): -EAGAIN or -ETIMEDOUT when nothing came. Every
+ * read, accept and write it makes is non-blocking: a front-end that sends
+ * half a message holds up no call, not even one with timeout 0; its
+ * connection keeps what came and is dropped at its own deadline. Ready
+ * front-ends are served in turn, one message each, across calls: however
+ * busy one is, the others' next messages come first.
+ * A connection may carry any number of hand-offs, one after another, in
+ * either form; httpd's (one per connection, then the end) is one case.
+ * When a front-end misbehaves its connection is closed, nothing it sent is
+ * kept, and the call returns the reason at once, so it can be logged; the
+ * backend is unharmed, call again:
  *   -ENOMSG, -ETOOMANYREFS, -EXFULL, -EPROTO, -EBADMSG, -EMSGSIZE,
  *   -EPROTONOSUPPORT, -ECONNRESET: its message was bad (or carried no
  *                  client socket), see fdpass_recv_meta();
- *   -ETIME         it began a message and did not send the rest within a
- *                  second (the call may take that second even when
- *                  timeout_ms is 0);
- *   -EMFILE, -ENFILE accept(2) found no fd free (the front-end waits in the
- *                  backlog).
+ *   -ETIME         one or more front-ends began a message and did not
+ *                  finish it within the message timeout (1 s by default).
+ * These are reported only when the call has nothing else to do (no
+ * hand-off, nothing more ready), in place of -EAGAIN or -ETIMEDOUT, once:
+ *   -EPERM         front-ends whose uid is not allowed were refused (see
+ *                  fdpass_backend_last_refused());
+ *   -EMFILE, -ENFILE accept(2) found no fd free. The front-ends wait in the
+ *                  backlog; the listener rests (100 ms, or until a
+ *                  connection is closed) and the call goes on serving the
+ *                  others: no busy loop, and one report per episode.
  * Other errors (-EINVAL, -EBADF, -ENOMEM) concern the backend itself.
+ * fdpass_backend_recv drops the metadata of a metadata message; since 1.2,
+ * fdpass_backend_last_flags() tells whether it held request bytes.
  */
 typedef struct fdpass_backend fdpass_backend;
 
@@ -569,11 +586,82 @@ FDPASS_PUBLIC int fdpass_handoff_meta(const char *backend, int client_fd, const 
  * fdpass_backend_recv_meta - fdpass_backend_recv() that also hands out the
  * metadata of the message (NULL for httpd's plain message) in *meta, for
  * the caller to free. Front-ends may send either form. A front-end whose
- * message has begun must send the rest within a second, or it is dropped
- * with -ETIME.
+ * message has begun must send the rest within the message timeout (1 s
+ * unless fdpass_backend_set_message_timeout() says otherwise), or it is
+ * dropped with -ETIME; no call waits for it meanwhile.
  */
 FDPASS_PUBLIC int fdpass_backend_recv_meta(fdpass_backend *backend, int *client_fd,
                                            fdpass_meta **meta, int timeout_ms);
+
+/* ======================================================================
+ * The backend's settings, and what a hand-off brought (added in 1.2)
+ * ====================================================================== */
+
+/*
+ * fdpass_backend_recv_fds - fdpass_backend_recv_meta() for hand-offs with
+ * more than one fd (a client socket and, say, a log pipe; the backend takes
+ * as many as fdpass_backend_set_max_fds() allows). On entry *nfds is the
+ * room in fds (at least 1); on return 1, fds[0..*nfds) are the fds of one
+ * hand-off, in the order sent, close-on-exec and the caller's, and *meta
+ * its metadata (NULL for httpd's plain message; meta may be NULL to drop
+ * it). On any other return *nfds is 0 and *meta NULL. Fds beyond the room
+ * are closed, and fdpass_backend_last_flags() says so. It blocks as
+ * fdpass_backend_recv() does, and returns what it returns; -EINVAL also for
+ * nfds or fds NULL, or *nfds 0.
+ */
+FDPASS_PUBLIC int fdpass_backend_recv_fds(fdpass_backend *backend, int *fds, size_t *nfds,
+                                          fdpass_meta **meta, int timeout_ms);
+
+/* Bits of fdpass_backend_last_flags(). */
+#define FDPASS_BACKEND_META         0x01 /* a metadata message, not httpd's plain one */
+#define FDPASS_BACKEND_META_DROPPED 0x02 /* ...whose metadata the call was not asked for: freed */
+#define FDPASS_BACKEND_DATA_DROPPED 0x04 /* ...and it held bytes the front-end had read from
+                                            the client (the request): they are gone */
+#define FDPASS_BACKEND_FDS_DROPPED  0x08 /* more fds came than the call had room for: the
+                                            others were closed */
+
+/*
+ * fdpass_backend_last_flags - what the hand-off of the last receive call
+ * (fdpass_backend_recv, _recv_meta, _recv_fds) was: FDPASS_BACKEND_* bits,
+ * 0 for httpd's plain message, and 0 when that call handed out nothing.
+ * A backend that uses fdpass_backend_recv() and finds
+ * FDPASS_BACKEND_DATA_DROPPED must not wait for the request on the socket:
+ * the front-end has read it already. Never blocks. Returns the bits, or
+ * -EINVAL (backend NULL).
+ */
+FDPASS_PUBLIC int fdpass_backend_last_flags(const fdpass_backend *backend);
+
+/*
+ * Limits, one setter each; every one returns 0, or -EINVAL (backend NULL,
+ * or a value out of range, which changes nothing). None blocks.
+ *
+ * fdpass_backend_set_max_payload: the largest metadata payload a message
+ * may carry, 1 to FDPASS_META_LIMIT bytes; 0 restores the default,
+ * FDPASS_META_DEFAULT_MAX (1 MiB). A larger message drops its front-end
+ * with -EMSGSIZE. Applies to messages whose header comes after the call.
+ * fdpass_backend_set_max_fds: the most fds one hand-off may carry, 1 (the
+ * default: the client socket alone, as httpd sends it) to FDPASS_MAX_FDS.
+ * More drops the front-end with -ETOOMANYREFS. Applies to front-ends that
+ * connect after the call.
+ * fdpass_backend_set_message_timeout: how long a front-end may take over
+ * one message, from its first byte to its last, in ms (> 0; default
+ * 1000); then it is dropped with -ETIME. Applies at once.
+ * fdpass_backend_set_idle_timeout: how long a front-end's connection may
+ * stay open without a message, in ms (> 0), or -1 for no limit (the
+ * default: httpd closes its connections itself, and a front-end that keeps
+ * one open hands off over it when it likes). An idle connection is closed
+ * quietly. Applies at once.
+ * fdpass_backend_set_max_connections: the most front-end connections held
+ * at once (> 0; default 1024). At the limit, a front-end that connects
+ * takes the place of the connection that has been idle longest; if every
+ * connection is in the middle of a message, it waits in the backlog until
+ * one is closed. Applies at once.
+ */
+FDPASS_PUBLIC int fdpass_backend_set_max_payload(fdpass_backend *backend, size_t bytes);
+FDPASS_PUBLIC int fdpass_backend_set_max_fds(fdpass_backend *backend, size_t n);
+FDPASS_PUBLIC int fdpass_backend_set_message_timeout(fdpass_backend *backend, int ms);
+FDPASS_PUBLIC int fdpass_backend_set_idle_timeout(fdpass_backend *backend, int ms);
+FDPASS_PUBLIC int fdpass_backend_set_max_connections(fdpass_backend *backend, size_t n);
 
 #ifdef __cplusplus
 }

@@ -1,35 +1,73 @@
 // SPDX-License-Identifier: MIT
 /*
  * The backend side: one listener and any number of front-end connections
- * behind one epoll fd. Level-triggered, so an event left unhandled when a
- * call returns is simply reported again by the next.
+ * behind one epoll fd, read the way OpenBSD's imsg and wayland's
+ * wl_connection read. Each connection keeps its own message in progress
+ * (bytes and fds so far, in an fdp_reader) and its own deadline, so a call
+ * never waits for any one front-end: it reads what has come and goes on to
+ * the next. The deadlines are kept by a timerfd in the same epoll set, so
+ * that a caller who only polls fdpass_backend_fd() wakes for them too.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-/* How long a front-end may take to send the rest of a message it began. */
-#define REST_MS 1000
-
-/*
- * Rounds of events that hand out nothing before a call with timeout 0 says
- * -EAGAIN: under constant traffic from misbehaving front-ends the call must
- * still return. (A call with a timeout checks its deadline every round.)
- */
-#define MAX_ROUNDS 64
-
 #ifdef __linux__
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
+
+/* Events taken from epoll at once: one round of turns. */
+#define BATCH 64
+/*
+ * Accepts per turn of the listener: a flood of connections (refused ones
+ * cost nothing else) then waits while every ready connection reads one
+ * message.
+ */
+#define ACCEPT_BATCH 16
+/* Rounds that hand out nothing before a call with timeout 0 says -EAGAIN. */
+#define MAX_ROUNDS 8
+/* No fd free: how long the listener rests before the next accept(). */
+#define EMFILE_BACKOFF_MS 100
+/* At the connection limit: idle connections looked at for one to close. */
+#define EVICT_TRIES 8
+
+#define DEFAULT_MESSAGE_MS 1000
+#define DEFAULT_MAX_CONNS 1024
+
+struct conn {
+	int fd;
+	int busy;           /* a message has begun: on b->busy, else on b->idle */
+	int64_t since;      /* busy: when the message began; idle: last message */
+	struct conn *prev, *next;
+	struct fdp_reader rd;
+	size_t room;
+	int fds[];          /* the fds of the message in progress */
+};
+
+/* Connections in the order of their `since`, so oldest first. */
+struct list {
+	struct conn *head, *tail;
+};
+
+enum listening {
+	LISTENING,
+	PAUSED_FULL,   /* at max_conns with nothing idle to close: until a drop */
+	PAUSED_EMFILE, /* accept() found no fd free: until a drop or retry_at */
+};
 
 struct fdpass_backend {
 	int listen_fd;
 	int epoll_fd;
+	int timer_fd;
 	int stream;        /* the listener's type, and so every connection's */
 	char *path;        /* socket file to remove at the end, if we made it */
 	struct stat st;    /* ...and only while it is still ours */
@@ -39,16 +77,426 @@ struct fdpass_backend {
 	pid_t refused_pid;
 	uid_t refused_uid;
 	gid_t refused_gid;
-	int *conns;
-	size_t nconns, cap;
+
+	size_t max_payload, max_fds, max_conns;
+	int message_ms, idle_ms; /* idle_ms < 0: no idle limit */
+
+	struct list idle, busy;
+	size_t nconns;
+	enum listening listening;
+	int64_t retry_at;
+	int64_t timer_at;  /* when the timer fires; 0: not armed */
+	int emfile;        /* an accept() found no fd free since the last that worked */
+	int deferred;      /* an error reported once a call has nothing else to do */
+	int last_flags;
+
+	/* The batch from epoll: ev[iev..nev) still to be served, first. */
+	struct epoll_event ev[BATCH];
+	int iev, nev;
 };
 
-static int watch(fdpass_backend *b, int fd)
+static int64_t now_ms(void)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The epoll data of the two fds that are not connections. */
+#define LISTENER(b) ((void *)&(b)->listen_fd)
+#define TIMER(b) ((void *)&(b)->timer_fd)
+
+static int watch(fdpass_backend *b, int fd, void *ptr)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = ptr };
 
 	return epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
+
+/* ---- deadlines ----------------------------------------------------------- */
+
+static void set_timer(fdpass_backend *b, int64_t at)
+{
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+
+	its.it_value.tv_sec = (time_t)(at / 1000);
+	its.it_value.tv_nsec = (long)(at % 1000) * 1000000 + 1; /* never 0: that disarms */
+	if (timerfd_settime(b->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		b->timer_at = at;
+}
+
+/*
+ * Arm the timer for the nearest deadline if it would fire later. A timer
+ * that fires early (its deadline went away) is re-armed when it fires:
+ * cheaper than a system call every time a deadline moves later.
+ */
+static void schedule(fdpass_backend *b)
+{
+	int64_t next = INT64_MAX;
+
+	if (b->busy.head)
+		next = b->busy.head->since + b->message_ms;
+	if (b->idle_ms >= 0 && b->idle.head && b->idle.head->since + b->idle_ms < next)
+		next = b->idle.head->since + b->idle_ms;
+	if (b->listening == PAUSED_EMFILE && b->retry_at < next)
+		next = b->retry_at;
+	if (next != INT64_MAX && (b->timer_at == 0 || next < b->timer_at))
+		set_timer(b, next);
+}
+
+static void list_remove(struct list *l, struct conn *c)
+{
+	*(c->prev ? &c->prev->next : &l->head) = c->next;
+	*(c->next ? &c->next->prev : &l->tail) = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void list_append(struct list *l, struct conn *c)
+{
+	c->prev = l->tail;
+	c->next = NULL;
+	*(l->tail ? &l->tail->next : &l->head) = c;
+	l->tail = c;
+}
+
+/* c begins (busy 1) or ends (busy 0) a message now: last on its new list. */
+static void mark(fdpass_backend *b, struct conn *c, int busy)
+{
+	int was_head = c == b->idle.head || c == b->busy.head;
+
+	list_remove(c->busy ? &b->busy : &b->idle, c);
+	c->busy = busy;
+	c->since = now_ms();
+	list_append(busy ? &b->busy : &b->idle, c);
+	if (busy || was_head)
+		schedule(b);
+}
+
+/* ---- the listener -------------------------------------------------------- */
+
+static void pause_listener(fdpass_backend *b, enum listening why)
+{
+	int i;
+
+	if (b->listening == LISTENING)
+		epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL, b->listen_fd, NULL);
+	for (i = b->iev; i < b->nev; i++)
+		if (b->ev[i].data.ptr == LISTENER(b))
+			b->ev[i].data.ptr = NULL;
+	b->listening = why;
+	if (why == PAUSED_EMFILE) {
+		b->retry_at = now_ms() + EMFILE_BACKOFF_MS;
+		schedule(b);
+	}
+}
+
+static void resume_listener(fdpass_backend *b)
+{
+	if (b->listening == LISTENING)
+		return;
+	b->listening = LISTENING;
+	if (watch(b, b->listen_fd, LISTENER(b)) < 0)
+		pause_listener(b, PAUSED_EMFILE); /* try again after the back-off */
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void drop(fdpass_backend *b, struct conn *c)
+{
+	int i;
+
+	/* Out of the epoll set before close: the open file may live on. */
+	epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	fdp_reader_reset(&c->rd, c->fds);
+	list_remove(c->busy ? &b->busy : &b->idle, c);
+	for (i = b->iev; i < b->nev; i++)
+		if (b->ev[i].data.ptr == c)
+			b->ev[i].data.ptr = NULL;
+	free(c);
+	b->nconns--;
+	resume_listener(b); /* an fd is free, and room under max_conns */
+}
+
+/* Unread bytes (or the end) wait on c: it is not idle, whatever its clock says. */
+static int has_input(const struct conn *c)
+{
+	char byte;
+
+	return recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0;
+}
+
+/* A front-end waits in the backlog: worth closing a connection for. */
+static int someone_waits(const fdpass_backend *b)
+{
+	struct pollfd p = { .fd = b->listen_fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/* Make room under max_conns: close the connection idle longest. */
+static int evict(fdpass_backend *b)
+{
+	struct conn *c = b->idle.head;
+	int tries;
+
+	for (tries = 0; c && tries < EVICT_TRIES; tries++, c = c->next)
+		if (!has_input(c)) {
+			drop(b, c);
+			return 1;
+		}
+	return 0;
+}
+
+static int add_conn(fdpass_backend *b, int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c) + b->max_fds * sizeof(int));
+	int r;
+
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	if ((r = watch(b, fd, c)) < 0) {
+		close(fd);
+		free(c);
+		return r;
+	}
+	c->fd = fd;
+	c->room = b->max_fds;
+	c->since = now_ms();
+	list_append(&b->idle, c);
+	b->nconns++;
+	if (c == b->idle.head)
+		schedule(b);
+	return 0;
+}
+
+static int allowed(fdpass_backend *b, int conn)
+{
+	pid_t pid = -1;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	size_t i;
+
+	if (b->nuids == 0)
+		return 1;
+	if (fdpass_peercred(conn, &pid, &uid, &gid) == 0)
+		for (i = 0; i < b->nuids; i++)
+			if (b->uids[i] == uid)
+				return 1;
+	b->refused = 1;
+	b->refused_pid = pid;
+	b->refused_uid = uid;
+	b->refused_gid = gid;
+	return 0;
+}
+
+static void defer(fdpass_backend *b, int err)
+{
+	if (!b->deferred)
+		b->deferred = err;
+}
+
+/*
+ * The listener's turn: up to ACCEPT_BATCH front-ends. Refusals and a lack
+ * of fds are reported later (defer()): they must not end a call while
+ * other front-ends wait. 0, or an error about the backend itself.
+ */
+static int accept_some(fdpass_backend *b)
+{
+	int i;
+
+	for (i = 0; i < ACCEPT_BATCH && b->listening == LISTENING; i++) {
+		int conn, r;
+
+		if (b->nconns >= b->max_conns) {
+			if (!someone_waits(b))
+				break;
+			if (!evict(b)) {
+				pause_listener(b, PAUSED_FULL);
+				break;
+			}
+		}
+		do
+			conn = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		while (conn < 0 && errno == EINTR);
+		if (conn < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				b->emfile = 0;
+				break;
+			}
+			if (errno == ECONNABORTED)
+				continue; /* it gave up while in the backlog */
+			if (errno != EMFILE && errno != ENFILE)
+				return -errno;
+			/* Once per episode, not once per attempt. */
+			if (!b->emfile)
+				defer(b, -errno);
+			b->emfile = 1;
+			pause_listener(b, PAUSED_EMFILE);
+			break;
+		}
+		b->emfile = 0;
+		if (!allowed(b, conn)) {
+			close(conn);
+			defer(b, -EPERM);
+			continue;
+		}
+		if ((r = add_conn(b, conn)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The timer's turn: drop what is overdue, wake the listener. */
+static int on_timer(fdpass_backend *b)
+{
+	uint64_t ticks;
+	int64_t now = now_ms();
+	struct conn *c;
+	int r = 0;
+
+	if (read(b->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return -errno;
+	b->timer_at = 0;
+	while ((c = b->busy.head) && c->since + b->message_ms <= now) {
+		drop(b, c);
+		r = -ETIME; /* one report for all that were overdue together */
+	}
+	while (b->idle_ms >= 0 && (c = b->idle.head) && c->since + b->idle_ms <= now) {
+		if (has_input(c))
+			mark(b, c, 0); /* it spoke just now: served on its turn */
+		else
+			drop(b, c);
+	}
+	if (b->listening == PAUSED_EMFILE && b->retry_at <= now)
+		resume_listener(b);
+	schedule(b);
+	return r;
+}
+
+/* What a hand-off hands out: to the caller, or closed and flagged. */
+static void hand_out(fdpass_backend *b, const int *got, size_t ngot, fdpass_meta *m,
+		     int *fds, size_t room, size_t *nfds, fdpass_meta **meta)
+{
+	size_t n = ngot < room ? ngot : room;
+	int flags = m ? FDPASS_BACKEND_META : 0;
+
+	memcpy(fds, got, n * sizeof(int));
+	*nfds = n;
+	if (n < ngot) {
+		fdp_close_all(got + n, ngot - n);
+		flags |= FDPASS_BACKEND_FDS_DROPPED;
+	}
+	if (meta) {
+		*meta = m;
+	} else if (m) {
+		size_t len = 0;
+
+		if (fdpass_meta_get_data(m, &len) && len > 0)
+			flags |= FDPASS_BACKEND_DATA_DROPPED;
+		flags |= FDPASS_BACKEND_META_DROPPED;
+		fdpass_meta_free(m);
+	}
+	b->last_flags = flags;
+}
+
+/* A connection's turn: at most one message. 1 when handed out, 0, or an error. */
+static int serve(fdpass_backend *b, struct conn *c, int *fds, size_t room, size_t *nfds,
+		 fdpass_meta **meta)
+{
+	fdpass_meta *m;
+	size_t n;
+	int r = fdp_reader_read(&c->rd, c->fd, b->stream, c->fds, c->room, b->max_payload, &n, &m);
+
+	if (r == -EAGAIN) {
+		if (fdp_reader_busy(&c->rd) && !c->busy)
+			mark(b, c, 1); /* its deadline runs from now */
+		return 0;
+	}
+	if (r == 1 && n == 0) {
+		/* A hand-off without a socket to hand off. */
+		fdpass_meta_free(m);
+		r = -ENOMSG;
+	}
+	if (r != 1) {
+		drop(b, c); /* end of stream (0), or a front-end that broke the protocol */
+		return r;
+	}
+	if (c->busy || c != b->idle.tail)
+		mark(b, c, 0);
+	else
+		c->since = now_ms(); /* last already: the order holds */
+	hand_out(b, c->fds, n, m, fds, room, nfds, meta);
+	return 1;
+}
+
+static int take_deferred(fdpass_backend *b, int otherwise)
+{
+	int r = b->deferred ? b->deferred : otherwise;
+
+	b->deferred = 0;
+	return r;
+}
+
+/*
+ * The receive loop of every call: serve what is left of the last batch
+ * first (round-robin across calls), then ask epoll for more. Returns 1 with
+ * a hand-off, or a negative errno.
+ */
+static int receive(fdpass_backend *b, int *fds, size_t room, size_t *nfds, fdpass_meta **meta,
+		   int timeout_ms)
+{
+	struct fdp_deadline dl;
+	int rounds = 0;
+
+	b->last_flags = 0;
+	fdp_deadline_init(&dl, timeout_ms);
+	for (;;) {
+		int n, wait_ms;
+
+		while (b->iev < b->nev) {
+			void *p = b->ev[b->iev++].data.ptr;
+			int r;
+
+			if (!p)
+				continue; /* dropped after the batch was taken */
+			if (p == LISTENER(b))
+				r = accept_some(b);
+			else if (p == TIMER(b))
+				r = on_timer(b);
+			else
+				r = serve(b, p, fds, room, nfds, meta);
+			if (r != 0)
+				return r;
+		}
+		if (dl.timeout_ms == 0 && rounds >= MAX_ROUNDS)
+			return take_deferred(b, -EAGAIN);
+		if (dl.timeout_ms > 0 && rounds > 0 && fdp_deadline_left(&dl) == 0)
+			return take_deferred(b, -ETIMEDOUT);
+		/* Something to report: look, but do not wait. */
+		wait_ms = b->deferred ? 0 : fdp_deadline_left(&dl);
+		n = epoll_wait(b->epoll_fd, b->ev, BATCH, wait_ms);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		b->iev = 0;
+		b->nev = n > 0 ? n : 0;
+		if (n > 0) {
+			rounds++;
+			continue;
+		}
+		if (b->deferred)
+			return take_deferred(b, 0);
+		if (dl.timeout_ms == 0)
+			return -EAGAIN;
+		if (dl.timeout_ms > 0 && fdp_deadline_left(&dl) == 0)
+			return -ETIMEDOUT;
+	}
+}
+
+/* ---- the public calls ---------------------------------------------------- */
 
 FDPASS_EXPORT int fdpass_backend_adopt(fdpass_backend **backend, int listen_fd)
 {
@@ -66,11 +514,16 @@ FDPASS_EXPORT int fdpass_backend_adopt(fdpass_backend **backend, int listen_fd)
 		return -ENOMEM;
 	}
 	b->listen_fd = listen_fd;
+	b->epoll_fd = b->timer_fd = -1;
+	b->max_payload = FDPASS_META_DEFAULT_MAX;
+	b->max_fds = 1;
+	b->max_conns = DEFAULT_MAX_CONNS;
+	b->message_ms = DEFAULT_MESSAGE_MS;
+	b->idle_ms = -1;
 	/* Another process may accept on the same socket: never block in accept. */
 	r = fcntl(listen_fd, F_GETFL);
 	if (r < 0 || fcntl(listen_fd, F_SETFL, r | O_NONBLOCK) < 0) {
 		r = -errno;
-		b->epoll_fd = -1;
 		goto fail;
 	}
 	b->stream = fdp_is_stream(listen_fd);
@@ -79,11 +532,19 @@ FDPASS_EXPORT int fdpass_backend_adopt(fdpass_backend **backend, int listen_fd)
 		r = -errno;
 		goto fail;
 	}
-	if ((r = watch(b, listen_fd)) < 0)
+	b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (b->timer_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if ((r = watch(b, listen_fd, LISTENER(b))) < 0 ||
+	    (r = watch(b, b->timer_fd, TIMER(b))) < 0)
 		goto fail;
 	*backend = b;
 	return 0;
 fail:
+	if (b->timer_fd >= 0)
+		close(b->timer_fd);
 	if (b->epoll_fd >= 0)
 		close(b->epoll_fd);
 	close(listen_fd);
@@ -128,30 +589,25 @@ FDPASS_EXPORT int fdpass_backend_new(fdpass_backend **backend, const char *path,
 	return 0;
 }
 
-static void drop(fdpass_backend *b, size_t i)
-{
-	/* Out of the epoll set before close: the open file may live on. */
-	epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL, b->conns[i], NULL);
-	close(b->conns[i]);
-	b->conns[i] = b->conns[--b->nconns];
-}
-
 FDPASS_EXPORT void fdpass_backend_free(fdpass_backend *b)
 {
 	struct stat st;
 
 	if (!b)
 		return;
-	while (b->nconns)
-		drop(b, b->nconns - 1);
+	b->listening = LISTENING; /* nothing to resume as the connections go */
+	while (b->idle.head)
+		drop(b, b->idle.head);
+	while (b->busy.head)
+		drop(b, b->busy.head);
 	if (b->path && lstat(b->path, &st) == 0 && st.st_dev == b->st.st_dev &&
 	    st.st_ino == b->st.st_ino)
 		unlink(b->path);
+	close(b->timer_fd);
 	close(b->epoll_fd);
 	close(b->listen_fd);
 	free(b->path);
 	free(b->uids);
-	free(b->conns);
 	free(b);
 }
 
@@ -190,105 +646,75 @@ FDPASS_EXPORT int fdpass_backend_last_refused(const fdpass_backend *b, pid_t *pi
 	return 0;
 }
 
-static int allowed(fdpass_backend *b, int conn)
+FDPASS_EXPORT int fdpass_backend_last_flags(const fdpass_backend *b)
 {
-	pid_t pid = -1;
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
-	size_t i;
+	return b ? b->last_flags : -EINVAL;
+}
 
-	if (b->nuids == 0)
-		return 1;
-	if (fdpass_peercred(conn, &pid, &uid, &gid) == 0)
-		for (i = 0; i < b->nuids; i++)
-			if (b->uids[i] == uid)
-				return 1;
-	b->refused = 1;
-	b->refused_pid = pid;
-	b->refused_uid = uid;
-	b->refused_gid = gid;
+FDPASS_EXPORT int fdpass_backend_set_max_payload(fdpass_backend *b, size_t bytes)
+{
+	if (!b || bytes > FDPASS_META_LIMIT)
+		return -EINVAL;
+	b->max_payload = bytes ? bytes : FDPASS_META_DEFAULT_MAX;
 	return 0;
 }
 
-/* One front-end from the backlog: 0, -EAGAIN if none waits, or an error. */
-static int accept_one(fdpass_backend *b)
+FDPASS_EXPORT int fdpass_backend_set_max_fds(fdpass_backend *b, size_t n)
 {
-	int conn, r;
-
-	do
-		conn = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	while (conn < 0 && errno == EINTR);
-	if (conn < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	if (!allowed(b, conn)) {
-		close(conn);
-		return -EPERM;
-	}
-	if (b->nconns == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 16;
-		int *grown = realloc(b->conns, cap * sizeof(*grown));
-
-		if (!grown) {
-			close(conn);
-			return -ENOMEM;
-		}
-		b->conns = grown;
-		b->cap = cap;
-	}
-	if ((r = watch(b, conn)) < 0) {
-		close(conn);
-		return r;
-	}
-	b->conns[b->nconns++] = conn;
+	if (!b || n == 0 || n > FDPASS_MAX_FDS)
+		return -EINVAL;
+	b->max_fds = n;
 	return 0;
 }
 
-static size_t conn_index(const fdpass_backend *b, int fd)
+FDPASS_EXPORT int fdpass_backend_set_message_timeout(fdpass_backend *b, int ms)
 {
-	size_t i;
-
-	for (i = 0; i < b->nconns; i++)
-		if (b->conns[i] == fd)
-			return i;
-	return b->nconns;
+	if (!b || ms <= 0)
+		return -EINVAL;
+	b->message_ms = ms;
+	schedule(b);
+	return 0;
 }
 
-/* Handle one ready fd: 1 with *client_fd, 0 to go on, or an error to report. */
-static int handle(fdpass_backend *b, int fd, int *client_fd, fdpass_meta **meta)
+FDPASS_EXPORT int fdpass_backend_set_idle_timeout(fdpass_backend *b, int ms)
 {
-	size_t i, n = 1;
-	int r;
+	if (!b || ms == 0)
+		return -EINVAL;
+	b->idle_ms = ms < 0 ? -1 : ms;
+	schedule(b);
+	return 0;
+}
 
-	if (fd == b->listen_fd) {
-		r = accept_one(b);
-		return r == -EAGAIN ? 0 : r;
-	}
-	i = conn_index(b, fd);
-	if (i == b->nconns)
-		return 0;
-	r = fdp_recv_message(fd, b->stream, client_fd, &n, meta, 0, FDPASS_NONBLOCK, 0, REST_MS);
-	if (r == 1 && n == 0) {
-		/* A hand-off without a socket to hand off. */
-		fdpass_meta_free(*meta);
+FDPASS_EXPORT int fdpass_backend_set_max_connections(fdpass_backend *b, size_t n)
+{
+	if (!b || n == 0)
+		return -EINVAL;
+	b->max_conns = n;
+	if (b->listening == PAUSED_FULL && b->nconns < n)
+		resume_listener(b);
+	return 0;
+}
+
+FDPASS_EXPORT int fdpass_backend_recv_fds(fdpass_backend *b, int *fds, size_t *nfds,
+					  fdpass_meta **meta, int timeout_ms)
+{
+	size_t room;
+
+	if (meta)
 		*meta = NULL;
-		*client_fd = -1;
-		r = -ENOMSG;
-	}
-	if (r == 1)
-		return 1;
-	*client_fd = -1; /* what arrived was closed: hand out no stale number */
-	if (r == -EAGAIN)
-		return 0;
-	drop(b, i); /* end of stream, or a front-end that broke the protocol */
-	return r;
+	if (!nfds)
+		return -EINVAL;
+	room = *nfds;
+	*nfds = 0;
+	if (!b || !fds || room == 0)
+		return -EINVAL;
+	return receive(b, fds, room, nfds, meta, timeout_ms);
 }
 
 FDPASS_EXPORT int fdpass_backend_recv_meta(fdpass_backend *b, int *client_fd,
 					   fdpass_meta **meta, int timeout_ms)
 {
-	struct fdp_deadline dl;
-	fdpass_meta *ignored = NULL;
-	int wait_ms = 0, rounds = 0;
+	size_t n;
 
 	if (client_fd)
 		*client_fd = -1;
@@ -296,33 +722,7 @@ FDPASS_EXPORT int fdpass_backend_recv_meta(fdpass_backend *b, int *client_fd,
 		*meta = NULL;
 	if (!b || !client_fd)
 		return -EINVAL;
-	fdp_deadline_init(&dl, timeout_ms);
-	for (;;) {
-		struct epoll_event ev[16];
-		int n, i;
-
-		n = epoll_wait(b->epoll_fd, ev, 16, wait_ms);
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		for (i = 0; i < n; i++) {
-			int r = handle(b, ev[i].data.fd, client_fd, meta ? meta : &ignored);
-
-			fdpass_meta_free(ignored);
-			ignored = NULL;
-			if (r != 0)
-				return r;
-		}
-		if (n > 0 && ++rounds < MAX_ROUNDS &&
-		    (dl.timeout_ms <= 0 || fdp_deadline_left(&dl) > 0)) {
-			wait_ms = 0; /* look again before waiting: more may be ready */
-			continue;
-		}
-		if (dl.timeout_ms == 0)
-			return -EAGAIN;
-		wait_ms = fdp_deadline_left(&dl);
-		if (wait_ms == 0)
-			return -ETIMEDOUT;
-	}
+	return receive(b, client_fd, 1, &n, meta, timeout_ms);
 }
 
 FDPASS_EXPORT int fdpass_backend_recv(fdpass_backend *b, int *client_fd, int timeout_ms)
@@ -368,6 +768,53 @@ FDPASS_EXPORT int fdpass_backend_last_refused(const fdpass_backend *backend, pid
 					      uid_t *uid, gid_t *gid)
 {
 	(void)backend, (void)pid, (void)uid, (void)gid;
+	return -ENOSYS;
+}
+
+FDPASS_EXPORT int fdpass_backend_last_flags(const fdpass_backend *backend)
+{
+	(void)backend;
+	return -ENOSYS;
+}
+
+FDPASS_EXPORT int fdpass_backend_set_max_payload(fdpass_backend *backend, size_t bytes)
+{
+	(void)backend, (void)bytes;
+	return -ENOSYS;
+}
+
+FDPASS_EXPORT int fdpass_backend_set_max_fds(fdpass_backend *backend, size_t n)
+{
+	(void)backend, (void)n;
+	return -ENOSYS;
+}
+
+FDPASS_EXPORT int fdpass_backend_set_message_timeout(fdpass_backend *backend, int ms)
+{
+	(void)backend, (void)ms;
+	return -ENOSYS;
+}
+
+FDPASS_EXPORT int fdpass_backend_set_idle_timeout(fdpass_backend *backend, int ms)
+{
+	(void)backend, (void)ms;
+	return -ENOSYS;
+}
+
+FDPASS_EXPORT int fdpass_backend_set_max_connections(fdpass_backend *backend, size_t n)
+{
+	(void)backend, (void)n;
+	return -ENOSYS;
+}
+
+FDPASS_EXPORT int fdpass_backend_recv_fds(fdpass_backend *backend, int *fds, size_t *nfds,
+					  fdpass_meta **meta, int timeout_ms)
+{
+	(void)backend, (void)fds, (void)timeout_ms;
+	if (nfds)
+		*nfds = 0;
+	if (meta)
+		*meta = NULL;
 	return -ENOSYS;
 }
 

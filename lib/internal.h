@@ -96,11 +96,41 @@ void fdp_flusher_release(struct provider *p);
 /* meta NULL: httpd's plain message. flusher: sent if meta names none. */
 int fdp_send_message(int sock, const int *fds, size_t nfds, const fdpass_meta *meta,
 		     const char *flusher, int flags, int timeout_ms);
+
 /*
- * rest_ms bounds the wait for the rest of a message whose start came;
- * stream: 1 for SOCK_STREAM, 0 for a packet socket, -1 to ask the socket.
+ * A message being received, read the way OpenBSD's imsg reads: what the
+ * socket has, never waiting, kept until the message is whole. The fds of
+ * the message in hand live in an array of the owner's (the same one, of
+ * room entries, on every call for one message); the bytes here.
  */
-int fdp_recv_message(int sock, int stream, int *fds, size_t *nfds, fdpass_meta **meta,
-		     size_t max_payload, int flags, int timeout_ms, int rest_ms);
+#define FDP_HEADER_SIZE 16
+struct fdp_reader {
+	unsigned char head[FDP_HEADER_SIZE];
+	size_t head_got;        /* bytes of the message so far: 0 between messages */
+	size_t nfds;            /* fds that came with its first byte */
+	uint32_t plen;          /* the header's payload length */
+	unsigned char *payload; /* allocated once the header is whole */
+	size_t payload_got;
+};
+
+/*
+ * One step on sock (stream: 1 for SOCK_STREAM, 0 for a packet socket):
+ * reads what has come, without waiting. Returns 1 when a message is whole,
+ * with *nfds fds in fds[] and *meta set (NULL for httpd's plain message),
+ * both the caller's; 0 at end of stream between messages; -EAGAIN when more
+ * must come (fdp_reader_busy() tells whether a message has begun); or a
+ * negative errno as for fdpass_recv_meta(), every fd of the message closed.
+ * After any return but -EAGAIN the reader is ready for the next message.
+ */
+int fdp_reader_read(struct fdp_reader *r, int sock, int stream, int *fds, size_t room,
+		    size_t max_payload, size_t *nfds, fdpass_meta **meta);
+
+static inline int fdp_reader_busy(const struct fdp_reader *r)
+{
+	return r->head_got > 0;
+}
+
+/* Give up the message in hand: its fds closed, its bytes freed. */
+void fdp_reader_reset(struct fdp_reader *r, const int *fds);
 
 #endif

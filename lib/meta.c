@@ -17,7 +17,7 @@
 
 #include "internal.h"
 
-#define HEADER_SIZE 16
+#define HEADER_SIZE FDP_HEADER_SIZE
 #define RECORD_HEAD 6
 #define MAGIC "FDPM"
 #define VERSION 1
@@ -400,38 +400,6 @@ FDPASS_EXPORT int fdpass_send_meta(int sock, const int *fds, size_t nfds,
 
 /* ---- receiving ---------------------------------------------------------- */
 
-/*
- * Read exactly len more bytes of a message whose start has come: no fds may
- * come with them. Waits at most timeout_ms, since the rest of the message is
- * already on its way; -ECONNRESET at end of stream.
- */
-static int read_rest(int sock, unsigned char *buf, size_t len, int timeout_ms)
-{
-	struct fdp_deadline dl;
-
-	fdp_deadline_init(&dl, timeout_ms);
-	while (len > 0) {
-		size_t none;
-		ssize_t n = fdp_recv_msg(sock, NULL, 0, &none, buf, len, MSG_DONTWAIT);
-
-		if (n == -EAGAIN || n == -EWOULDBLOCK) {
-			n = fdp_wait(sock, POLLIN, &dl);
-			if (n == 0)
-				continue;
-			return n == -ETIMEDOUT || n == -EAGAIN ? -ETIME : (int)n;
-		}
-		if (n == -ETOOMANYREFS || n == -EBADMSG)
-			return -EBADMSG; /* fds in the middle of a message */
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0)
-			return (int)n;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Check a complete header against the fds that came. */
 static int check_header(const unsigned char *h, size_t nfds, size_t max_payload,
 			uint32_t *payload)
@@ -448,142 +416,169 @@ static int check_header(const unsigned char *h, size_t nfds, size_t max_payload,
 	return 0;
 }
 
-static int recv_stream(int sock, int *fds, size_t max, size_t *nfds, fdpass_meta **meta,
-		       size_t max_payload, int flags, int timeout_ms, int rest_ms)
+/*
+ * Bytes of a message whose start has come: no fds may come with them. The
+ * count, -EAGAIN, -ECONNRESET at end of stream, -EBADMSG for fds, or another
+ * negative errno.
+ */
+static ssize_t read_part(int sock, unsigned char *buf, size_t len)
 {
-	unsigned char h[HEADER_SIZE], *payload = NULL;
-	struct fdp_deadline rest;
-	size_t got = max;
-	uint32_t plen = 0;
-	ssize_t n;
-	int r;
+	size_t none;
+	ssize_t n = fdp_recv_msg(sock, NULL, 0, &none, buf, len, MSG_DONTWAIT);
 
-	/*
-	 * The first byte alone: one read of more bytes could take fds that
-	 * came with a later byte, and nothing would tell them apart.
-	 */
-	n = fdpass_recv_fds(sock, fds, &got, h, 1, flags, timeout_ms);
-	if (n <= 0)
-		return (int)n;
-	if (h[0] == '\0') {
-		/* httpd's message: one byte, one fd; nothing else. */
-		r = got == 0 ? -ENOMSG : got > 1 ? -ETOOMANYREFS : 1;
-		goto done;
-	}
-	if (h[0] != MAGIC[0]) {
-		r = -EBADMSG;
-		goto done;
-	}
-	/* One deadline for all the rest of the message. */
-	fdp_deadline_init(&rest, rest_ms);
-	r = read_rest(sock, h + 1, sizeof(h) - 1, fdp_deadline_left(&rest));
-	if (r == 0)
-		r = check_header(h, got, max_payload, &plen);
-	if (r == 0 && !(payload = malloc(plen ? plen : 1)))
-		r = -ENOMEM;
-	if (r == 0 && plen > 0) {
-		int left = fdp_deadline_left(&rest);
-
-		r = left == 0 ? -ETIME : read_rest(sock, payload, plen, left);
-	}
-	if (r == 0)
-		r = fdp_meta_decode(payload, plen, meta);
-	free(payload);
-	if (r == 0)
-		r = 1;
-done:
-	if (r < 0)
-		fdp_close_all(fds, got);
-	else
-		*nfds = got;
-	return r;
+	if (n == -EWOULDBLOCK)
+		return -EAGAIN;
+	if (n == -ETOOMANYREFS || n == -EBADMSG)
+		return -EBADMSG; /* fds in the middle of a message */
+	return n == 0 ? -ECONNRESET : n;
 }
 
-/* The length of the next packet, without taking it (or its fds). */
-static ssize_t peek_packet(int sock, int flags, int timeout_ms)
+/* buf[*got..len) from the socket: 0 once it is full, or what read_part() said. */
+static int fill(int sock, unsigned char *buf, size_t len, size_t *got)
 {
-	struct fdp_deadline dl;
-	char byte;
+	while (*got < len) {
+		ssize_t n = read_part(sock, buf + *got, len - *got);
 
-	fdp_deadline_init(&dl, (flags & FDPASS_NONBLOCK) ? 0 : timeout_ms);
-	for (;;) {
-		ssize_t n = recv(sock, &byte, 1, MSG_PEEK | MSG_TRUNC | fdp_deadline_msgflags(&dl));
-
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
-		n = fdp_wait(sock, POLLIN, &dl);
 		if (n < 0)
-			return n;
+			return (int)n;
+		*got += (size_t)n;
 	}
+	return 0;
 }
 
-static int recv_packet(int sock, int *fds, size_t max, size_t *nfds, fdpass_meta **meta,
-		       size_t max_payload, int flags, int timeout_ms)
+static int stream_step(struct fdp_reader *r, int sock, int *fds, size_t room,
+		       size_t max_payload, fdpass_meta **meta)
+{
+	int e;
+
+	if (r->head_got == 0) {
+		/*
+		 * The first byte alone: one read of more bytes could take fds
+		 * that came with a later byte, and nothing would tell them apart.
+		 */
+		ssize_t n = fdp_recv_msg(sock, fds, room, &r->nfds, r->head, 1, MSG_DONTWAIT);
+
+		if (n <= 0)
+			return n == -EWOULDBLOCK ? -EAGAIN : (int)n;
+		r->head_got = 1;
+		if (r->head[0] == '\0') /* httpd's message: one byte, one fd; nothing else */
+			return r->nfds == 0 ? -ENOMSG : r->nfds > 1 ? -ETOOMANYREFS : 1;
+		if (r->head[0] != MAGIC[0])
+			return -EBADMSG;
+	}
+	if (!r->payload) {
+		if ((e = fill(sock, r->head, HEADER_SIZE, &r->head_got)) < 0)
+			return e;
+		if ((e = check_header(r->head, r->nfds, max_payload, &r->plen)) < 0)
+			return e;
+		if (!(r->payload = malloc(r->plen ? r->plen : 1)))
+			return -ENOMEM;
+	}
+	if ((e = fill(sock, r->payload, r->plen, &r->payload_got)) < 0)
+		return e;
+	e = fdp_meta_decode(r->payload, r->plen, meta);
+	return e < 0 ? e : 1;
+}
+
+static int packet_step(struct fdp_reader *r, int sock, int *fds, size_t room,
+		       size_t max_payload, fdpass_meta **meta)
 {
 	unsigned char *buf;
-	size_t got = 0, size;
+	size_t size;
 	uint32_t plen;
-	ssize_t n = peek_packet(sock, flags, timeout_ms);
-	int r;
+	char byte;
+	ssize_t n;
+	int e;
 
+	/* The length of the next packet, without taking it (or its fds). */
+	do
+		n = recv(sock, &byte, 1, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return (int)n;
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	/* Too long: take it with a small buffer, so that its fds are closed. */
 	size = (size_t)n > HEADER_SIZE + max_payload ? HEADER_SIZE : (size_t)n ? (size_t)n : 1;
 	buf = malloc(size);
 	if (!buf)
 		return -ENOMEM;
-	n = fdp_recv_msg(sock, fds, max, &got, buf, size, MSG_DONTWAIT);
-	if (n <= 0) {
-		free(buf);
-		return (int)n;
-	}
-	if (buf[0] == '\0')
-		r = n != 1 ? -EBADMSG : got == 0 ? -ENOMSG : got > 1 ? -ETOOMANYREFS : 1;
+	n = fdp_recv_msg(sock, fds, room, &r->nfds, buf, size, MSG_DONTWAIT);
+	if (n <= 0)
+		e = n == -EWOULDBLOCK ? -EAGAIN : (int)n;
+	else if (buf[0] == '\0')
+		e = n != 1 ? -EBADMSG : r->nfds == 0 ? -ENOMSG : r->nfds > 1 ? -ETOOMANYREFS : 1;
 	else if ((size_t)n < HEADER_SIZE)
-		r = -EBADMSG;
-	else if ((r = check_header(buf, got, max_payload, &plen)) == 0)
-		r = plen != (size_t)n - HEADER_SIZE ? -EBADMSG
-						   : fdp_meta_decode(buf + HEADER_SIZE, plen, meta);
+		e = -EBADMSG;
+	else if ((e = check_header(buf, r->nfds, max_payload, &plen)) == 0 &&
+		 (e = plen != (size_t)n - HEADER_SIZE
+			      ? -EBADMSG
+			      : fdp_meta_decode(buf + HEADER_SIZE, plen, meta)) == 0)
+		e = 1;
 	free(buf);
-	if (r < 0) {
-		fdp_close_all(fds, got);
-		return r;
-	}
-	*nfds = got;
-	return 1;
+	return e;
 }
 
-int fdp_recv_message(int sock, int stream, int *fds, size_t *nfds, fdpass_meta **meta,
-		     size_t max_payload, int flags, int timeout_ms, int rest_ms)
+void fdp_reader_reset(struct fdp_reader *r, const int *fds)
 {
-	size_t max;
+	fdp_close_all(fds, r->nfds);
+	free(r->payload);
+	memset(r, 0, sizeof(*r));
+}
 
-	if (!nfds || !meta)
-		return -EINVAL;
-	max = *nfds < FDPASS_MAX_FDS ? *nfds : FDPASS_MAX_FDS;
+int fdp_reader_read(struct fdp_reader *r, int sock, int stream, int *fds, size_t room,
+		    size_t max_payload, size_t *nfds, fdpass_meta **meta)
+{
+	int e;
+
 	*nfds = 0;
 	*meta = NULL;
-	if ((flags & ~FDPASS_NONBLOCK) || max == 0 || !fds)
-		return -EINVAL;
-	if (max_payload == 0)
-		max_payload = FDPASS_META_DEFAULT_MAX;
-	if (max_payload > FDPASS_META_LIMIT)
-		return -EINVAL;
-	if (stream < 0)
-		stream = fdp_is_stream(sock);
-	return stream
-		? recv_stream(sock, fds, max, nfds, meta, max_payload, flags, timeout_ms, rest_ms)
-		: recv_packet(sock, fds, max, nfds, meta, max_payload, flags, timeout_ms);
+	e = stream ? stream_step(r, sock, fds, room, max_payload, meta)
+		   : packet_step(r, sock, fds, room, max_payload, meta);
+	if (e == -EAGAIN)
+		return e; /* the message in hand, if any, is kept */
+	if (e == 1) {
+		*nfds = r->nfds;
+		r->nfds = 0; /* the caller's now */
+	}
+	fdp_reader_reset(r, fds);
+	return e;
 }
 
 FDPASS_EXPORT int fdpass_recv_meta(int sock, int *fds, size_t *nfds, fdpass_meta **meta,
 				   size_t max_payload, int flags, int timeout_ms)
 {
-	return fdp_recv_message(sock, -1, fds, nfds, meta, max_payload, flags, timeout_ms,
-				timeout_ms > 0 ? timeout_ms : FDPASS_FLUSH_TIMEOUT_MS);
+	struct fdp_reader rd = { 0 };
+	struct fdp_deadline dl, rest;
+	size_t room;
+	int stream, begun = 0, r;
+
+	if (!nfds || !meta)
+		return -EINVAL;
+	room = *nfds < FDPASS_MAX_FDS ? *nfds : FDPASS_MAX_FDS;
+	*nfds = 0;
+	*meta = NULL;
+	if ((flags & ~FDPASS_NONBLOCK) || room == 0 || !fds)
+		return -EINVAL;
+	if (max_payload == 0)
+		max_payload = FDPASS_META_DEFAULT_MAX;
+	if (max_payload > FDPASS_META_LIMIT)
+		return -EINVAL;
+	stream = fdp_is_stream(sock);
+	fdp_deadline_init(&dl, (flags & FDPASS_NONBLOCK) ? 0 : timeout_ms);
+	for (;;) {
+		r = fdp_reader_read(&rd, sock, stream, fds, room, max_payload, nfds, meta);
+		if (r != -EAGAIN)
+			return r;
+		if (!fdp_reader_busy(&rd)) {
+			if ((r = fdp_wait(sock, POLLIN, &dl)) < 0)
+				return r;
+			continue;
+		}
+		/* One deadline for all the rest of a message that has begun. */
+		if (!begun++)
+			fdp_deadline_init(&rest, timeout_ms > 0 ? timeout_ms : FDPASS_FLUSH_TIMEOUT_MS);
+		if ((r = fdp_wait(sock, POLLIN, &rest)) < 0) {
+			fdp_reader_reset(&rd, fds);
+			return r == -ETIMEDOUT || r == -EAGAIN ? -ETIME : r;
+		}
+	}
 }

@@ -59,6 +59,11 @@ typedef char fdpass_meta_max_key_is_255[FDPASS_META_MAX_KEY == 255 ? 1 : -1];
 typedef char fdpass_meta_max_pairs_is_64[FDPASS_META_MAX_PAIRS == 64 ? 1 : -1];
 typedef char fdpass_meta_default_max_is_1mib[FDPASS_META_DEFAULT_MAX == 1048576L ? 1 : -1];
 typedef char fdpass_meta_limit_is_64mib[FDPASS_META_LIMIT == 67108864L ? 1 : -1];
+/* Added in 1.2. */
+typedef char fdpass_backend_meta_is_1[FDPASS_BACKEND_META == 0x01 ? 1 : -1];
+typedef char fdpass_backend_meta_dropped_is_2[FDPASS_BACKEND_META_DROPPED == 0x02 ? 1 : -1];
+typedef char fdpass_backend_data_dropped_is_4[FDPASS_BACKEND_DATA_DROPPED == 0x04 ? 1 : -1];
+typedef char fdpass_backend_fds_dropped_is_8[FDPASS_BACKEND_FDS_DROPPED == 0x08 ? 1 : -1];
 
 struct api {
 	const char *(*version)(void);
@@ -123,6 +128,16 @@ struct api {
 	int (*handoff_meta)(const char *, int, const char *, const struct fdpass_response *,
 	                    const struct fdpass_meta *, int);
 	int (*backend_recv_meta)(struct fdpass_backend *, int *, struct fdpass_meta **, int);
+
+	/* LIBFDPASS_1.2 */
+	int (*backend_recv_fds)(struct fdpass_backend *, int *, size_t *, struct fdpass_meta **,
+	                        int);
+	int (*backend_last_flags)(const struct fdpass_backend *);
+	int (*backend_set_max_payload)(struct fdpass_backend *, size_t);
+	int (*backend_set_max_fds)(struct fdpass_backend *, size_t);
+	int (*backend_set_message_timeout)(struct fdpass_backend *, int);
+	int (*backend_set_idle_timeout)(struct fdpass_backend *, int);
+	int (*backend_set_max_connections)(struct fdpass_backend *, size_t);
 };
 
 static const struct api api = {
@@ -174,6 +189,14 @@ static const struct api api = {
 	fdpass_recv_meta,
 	fdpass_handoff_meta,
 	fdpass_backend_recv_meta,
+
+	fdpass_backend_recv_fds,
+	fdpass_backend_last_flags,
+	fdpass_backend_set_max_payload,
+	fdpass_backend_set_max_fds,
+	fdpass_backend_set_message_timeout,
+	fdpass_backend_set_idle_timeout,
+	fdpass_backend_set_max_connections,
 };
 
 /* The provider type, through its typedef name as well. */
@@ -220,6 +243,10 @@ int main(void)
 	       api.meta_pair_count == 0 || api.meta_get_pair == 0 ||
 	       api.send_meta == 0 || api.recv_meta == 0 || api.handoff_meta == 0 ||
 	       api.backend_recv_meta == 0 ||
+	       api.backend_recv_fds == 0 || api.backend_last_flags == 0 ||
+	       api.backend_set_max_payload == 0 || api.backend_set_max_fds == 0 ||
+	       api.backend_set_message_timeout == 0 || api.backend_set_idle_timeout == 0 ||
+	       api.backend_set_max_connections == 0 ||
 	       flusher_fn != flusher ||
 	       !same(FDPASS_FLUSHER_DEFAULT, "flush");
 }

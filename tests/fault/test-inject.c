@@ -1577,7 +1577,7 @@ static void test_backend_recv_faults(void **state)
 		{ { FI_FAIL_NTH(FI_ACCEPT4, 1, ENFILE) }, 1, 0, 1000, -ENFILE, WAITS },
 		{ { FI_FAIL_NTH(FI_EPOLL_WAIT, 1, ENOMEM) }, 1, 0, 1000, -ENOMEM, WAITS },
 		/* The backend's own troubles. */
-		{ { FI_FAIL_NTH(FI_REALLOC, 1, ENOMEM) }, 1, 0, 1000, -ENOMEM, EITHER },
+		{ { FI_FAIL_NTH(FI_CALLOC, 1, ENOMEM) }, 1, 0, 1000, -ENOMEM, EITHER },
 		{ { FI_FAIL_NTH(FI_EPOLL_CTL, 1, ENOMEM) }, 1, 0, 1000, -ENOMEM, EITHER },
 		{ { FI_FAIL_NTH(FI_RECVMSG, 1, ENOMEM) }, 1, 1, 1000, -ENOMEM, EITHER },
 		{ { FI_FAIL_NTH(FI_MALLOC, 1, ENOMEM) }, 1, 1, 1000, -ENOMEM, EITHER },
