@@ -15,6 +15,8 @@ request is cut in two, the rest the request (see fuzz-http-head.c).
 recv-fds inputs: a 5-byte header choosing the socket type, receive call,
 credentials, waiting, room and limits, then sendmsg() calls with their fds
 (see fuzz-recv-fds.c).
+backend inputs: a configuration byte, then operations on four front-ends
+and the receive calls (see fuzz-backend.c).
 """
 import os
 import shutil
@@ -379,6 +381,68 @@ RECV_FDS = {
 }
 
 
+# ---- backend --------------------------------------------------------------
+
+SEQ, MAXFDS2, MAXFDS4, SMALL, MSG_1MS, IDLE_1MS, REFUSE, MAXCONN2 = 1, 2, 6, 8, 16, 32, 64, 128
+CONNECT, SEND, MESSAGE, CLOSE, SHUT, RECV_ONE, DRAIN, POLL = range(8)
+
+
+def op(what, fe=0, arg=0):
+    return bytes([what | fe << 3 | arg << 5])
+
+
+def send(fe, data, nfds=0):
+    return op(SEND, fe, nfds) + bytes([len(data)]) + data
+
+
+def bmsg(fe, plain=False, nfds=1, data=b""):
+    return op(MESSAGE, fe, 1 if plain else nfds << 1) + bytes([len(data)]) + data
+
+
+def split(fe, data, nfds, at):
+    """data in pieces cut at the offsets given, the fds with the first."""
+    out, last = b"", 0
+    for i, cut in enumerate(list(at) + [len(data)]):
+        out += send(fe, data[last:cut], nfds if i == 0 else 0)
+        last = cut
+    return out
+
+
+BACKEND = {
+    "plain-one": bytes([0]) + op(CONNECT) + bmsg(0, plain=True) + op(RECV_ONE),
+    "meta-both-calls": bytes([0]) + op(CONNECT) + bmsg(0, data=REQUEST) +
+                       op(RECV_ONE, 0, 0) + bmsg(0, data=REQUEST) + op(RECV_ONE, 0, 1),
+    "four-frontends": bytes([MAXFDS4]) + b"".join(op(CONNECT, k) for k in range(4)) +
+                      b"".join(bmsg(k, nfds=k) for k in range(4)) + op(DRAIN, 0, 3),
+    "split-example": bytes([0]) + op(CONNECT) + op(CONNECT, 1) +
+                     split(0, EXAMPLE, 1, [1, 9, 16, 30]) + bmsg(1, plain=True) +
+                     op(RECV_ONE, 0, 1) + op(RECV_ONE, 0, 1) + op(DRAIN, 0, 1),
+    "interleaved": bytes([MAXFDS2]) + op(CONNECT) + op(CONNECT, 1) +
+                   send(0, EXAMPLE[:10], 1) + send(1, FULL[:5], 2) + op(RECV_ONE, 0, 3) +
+                   send(0, EXAMPLE[10:]) + send(1, FULL[5:]) + op(DRAIN, 0, 3),
+    "half-and-hangup": bytes([0]) + op(CONNECT) + send(0, EXAMPLE[:7], 1) +
+                       op(RECV_ONE) + op(CLOSE) + op(DRAIN),
+    "half-shutdown": bytes([0]) + op(CONNECT) + send(0, EXAMPLE[:20], 1) + op(SHUT) +
+                     op(DRAIN, 0, 1),
+    "deadline": bytes([MSG_1MS]) + op(CONNECT) + send(0, b"F", 1) + op(RECV_ONE) +
+                op(POLL) + op(DRAIN),
+    "idle": bytes([IDLE_1MS]) + op(CONNECT) + op(RECV_ONE) + op(POLL) + op(CONNECT, 1) +
+            bmsg(1, plain=True) + op(DRAIN),
+    "refused": bytes([REFUSE]) + op(CONNECT) + bmsg(0, plain=True) + op(CONNECT, 1) +
+               op(DRAIN),
+    "max-connections": bytes([MAXCONN2]) + op(CONNECT) + op(CONNECT, 1) + op(RECV_ONE) +
+                       op(CONNECT, 2) + bmsg(2, plain=True) + op(DRAIN) + send(0, b"FD") +
+                       send(1, b"F") + op(CONNECT, 3) + bmsg(3) + op(DRAIN),
+    "too-big": bytes([SMALL]) + op(CONNECT) + bmsg(0, data=b"x" * 100) + op(DRAIN),
+    "too-many-fds": bytes([0]) + op(CONNECT) + bmsg(0, nfds=3) + op(RECV_ONE, 0, 3),
+    "bad-bytes": bytes([0]) + op(CONNECT) + send(0, b"x", 1) + op(CONNECT, 1) +
+                 send(1, b"\0\0", 1) + op(CONNECT, 2) + send(2, b"\0") + op(DRAIN),
+    "seqpacket": bytes([SEQ | MAXFDS2]) + op(CONNECT) + bmsg(0, plain=True) +
+                 send(0, EXAMPLE, 1) + send(0, EXAMPLE[:10], 1) + bmsg(0, nfds=2) +
+                 op(DRAIN, 0, 3),
+}
+
+
 def write(target, files):
     d = os.path.join(HERE, "corpus", target)
     shutil.rmtree(d, ignore_errors=True)
@@ -394,6 +458,7 @@ def main():
     write("response", RESPONSE)
     write("http-head", HTTP_HEAD)
     write("recv-fds", RECV_FDS)
+    write("backend", BACKEND)
 
 
 if __name__ == "__main__":
