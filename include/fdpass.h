@@ -437,9 +437,9 @@ FDPASS_PUBLIC int fdpass_handoff(const char *backend, int client_fd, const char 
  *   -ETIME         one or more front-ends began a message and did not
  *                  finish it within the message timeout (1 s by default).
  * These are reported only when the call has nothing else to do (no
- * hand-off, nothing more ready), in place of -EAGAIN or -ETIMEDOUT, once:
- *   -EPERM         front-ends whose uid is not allowed were refused (see
- *                  fdpass_backend_last_refused());
+ * hand-off, nothing more ready), in place of -EAGAIN or -ETIMEDOUT:
+ *   -EPERM         a front-end whose uid is not allowed was refused (see
+ *                  fdpass_backend_last_refused()); once per front-end;
  *   -EMFILE, -ENFILE accept(2) found no fd free. The front-ends wait in the
  *                  backlog; the listener rests (100 ms, or until a
  *                  connection is closed) and the call goes on serving the

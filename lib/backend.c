@@ -87,7 +87,9 @@ struct fdpass_backend {
 	int64_t retry_at;
 	int64_t timer_at;  /* when the timer fires; 0: not armed */
 	int emfile;        /* an accept() found no fd free since the last that worked */
-	int deferred;      /* an error reported once a call has nothing else to do */
+	/* Reported once a call has nothing else to do: */
+	int no_fds;        /* -EMFILE or -ENFILE, once per episode */
+	unsigned refusals; /* -EPERM, once per front-end refused */
 	int last_flags;
 
 	/* The batch from epoll: ev[iev..nev) still to be served, first. */
@@ -293,15 +295,9 @@ static int allowed(fdpass_backend *b, int conn)
 	return 0;
 }
 
-static void defer(fdpass_backend *b, int err)
-{
-	if (!b->deferred)
-		b->deferred = err;
-}
-
 /*
  * The listener's turn: up to ACCEPT_BATCH front-ends. Refusals and a lack
- * of fds are reported later (defer()): they must not end a call while
+ * of fds are reported later (take_deferred()): they must not end a call while
  * other front-ends wait. 0, or an error about the backend itself.
  */
 static int accept_some(fdpass_backend *b)
@@ -333,7 +329,7 @@ static int accept_some(fdpass_backend *b)
 				return -errno;
 			/* Once per episode, not once per attempt. */
 			if (!b->emfile)
-				defer(b, -errno);
+				b->no_fds = -errno;
 			b->emfile = 1;
 			pause_listener(b, PAUSED_EMFILE);
 			break;
@@ -341,7 +337,7 @@ static int accept_some(fdpass_backend *b)
 		b->emfile = 0;
 		if (!allowed(b, conn)) {
 			close(conn);
-			defer(b, -EPERM);
+			b->refusals++;
 			continue;
 		}
 		if ((r = add_conn(b, conn)) < 0)
@@ -433,12 +429,20 @@ static int serve(fdpass_backend *b, struct conn *c, int *fds, size_t room, size_
 	return 1;
 }
 
+static int deferred(const fdpass_backend *b)
+{
+	return b->no_fds || b->refusals;
+}
+
 static int take_deferred(fdpass_backend *b, int otherwise)
 {
-	int r = b->deferred ? b->deferred : otherwise;
+	int r = b->no_fds;
 
-	b->deferred = 0;
-	return r;
+	if (r)
+		b->no_fds = 0;
+	else if (b->refusals)
+		b->refusals--, r = -EPERM;
+	return r ? r : otherwise;
 }
 
 /*
@@ -477,7 +481,7 @@ static int receive(fdpass_backend *b, int *fds, size_t room, size_t *nfds, fdpas
 		if (dl.timeout_ms > 0 && rounds > 0 && fdp_deadline_left(&dl) == 0)
 			return take_deferred(b, -ETIMEDOUT);
 		/* Something to report: look, but do not wait. */
-		wait_ms = b->deferred ? 0 : fdp_deadline_left(&dl);
+		wait_ms = deferred(b) ? 0 : fdp_deadline_left(&dl);
 		n = epoll_wait(b->epoll_fd, b->ev, BATCH, wait_ms);
 		if (n < 0 && errno != EINTR)
 			return -errno;
@@ -487,7 +491,7 @@ static int receive(fdpass_backend *b, int *fds, size_t room, size_t *nfds, fdpas
 			rounds++;
 			continue;
 		}
-		if (b->deferred)
+		if (deferred(b))
 			return take_deferred(b, 0);
 		if (dl.timeout_ms == 0)
 			return -EAGAIN;
