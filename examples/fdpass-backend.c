@@ -2,16 +2,17 @@
 /*
  * fdpass-backend: receives client sockets from front-ends (fdpass-frontend,
  * or Apache httpd's mod_proxy_fdpass) and writes a response body straight
- * to each client. One event loop: a client that does not read holds up no
- * one else.
+ * to each client. One epoll loop holds the backend's fd and every client:
+ * a client that does not read, or a front-end that sends half a message,
+ * holds up no one else.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 static const char usage[] =
 "Usage: fdpass-backend --listen PATH [--mode OCTAL] [--body TEXT | --file FILE]\n"
 "                      [--headers] [--echo] [--keep-alive] [--allow-uid UID]...\n"
+"                      [--max-frontends N] [--frontend-idle MS]\n"
 "\n"
 "Receive client sockets over the unix socket PATH, as sent by fdpass-frontend\n"
 "or by Apache httpd's mod_proxy_fdpass, and answer each client directly: write\n"
@@ -57,6 +59,11 @@ static const char usage[] =
 "  --allow-uid UID   accept front-ends running as UID (a number or a user\n"
 "                    name) only; may be repeated; default: anyone who can\n"
 "                    connect to the socket\n"
+"  --max-frontends N most front-end connections held at once (default 1024);\n"
+"                    at the limit a new one replaces the one idle longest\n"
+"  --frontend-idle MS\n"
+"                    close a front-end's connection after MS ms without a\n"
+"                    hand-off (default: never; httpd closes its own)\n"
 "  --help            show this text\n"
 "\n"
 "It logs one line per hand-off on stderr, and stops on SIGINT or SIGTERM,\n"
@@ -73,6 +80,8 @@ struct buf {
 
 struct client {
 	int fd;
+	size_t index;   /* in server.clients */
+	uint32_t events; /* what epoll watches for it */
 	int metadata;   /* a metadata message came with the socket */
 	int own;        /* keep-alive: the connection is ours for good */
 	int answered;   /* one-shot: the response is built */
@@ -93,9 +102,21 @@ struct server {
 	char *body;
 	size_t body_len;
 	int headers, echo, keep_alive;
-	struct client **clients;
+	int epfd;
+	struct client **clients; /* for the deadlines, and to close them all at the end */
 	size_t nclients, cap;
+	int64_t next_deadline;   /* the earliest client deadline, or INT64_MAX */
 };
+
+/* The epoll data of the two fds that are not clients. */
+static char stop_tag, backend_tag;
+
+static void set_deadline(struct server *s, struct client *c, int ms)
+{
+	c->deadline = now_ms() + ms;
+	if (c->deadline < s->next_deadline)
+		s->next_deadline = c->deadline;
+}
 
 static int buf_add(struct buf *b, const void *data, size_t len)
 {
@@ -277,15 +298,49 @@ static int advance(struct server *s, struct client *c)
 	}
 }
 
-static void drop_client(struct server *s, size_t i)
+/* Response bytes not yet sent, copied or not. */
+static int pending(const struct client *c)
 {
-	struct client *c = s->clients[i];
+	return c->sent < c->out.len || c->tail_sent < c->tail_len;
+}
 
+static uint32_t events_of(const struct client *c)
+{
+	uint32_t ev = pending(c) ? EPOLLOUT : 0;
+
+	if (c->lingering || (!c->closing && !c->eof))
+		ev |= EPOLLIN;
+	return ev;
+}
+
+/* Watch c for what it waits for now: 0, or -1 (ENOMEM, ENOSPC). */
+static int watch_client(struct server *s, struct client *c)
+{
+	struct epoll_event ev = { .events = events_of(c), .data.ptr = c };
+	int op = c->events == (uint32_t)-1 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+
+	if (op == EPOLL_CTL_MOD && ev.events == c->events)
+		return 0;
+	if (epoll_ctl(s->epfd, op, c->fd, &ev) < 0)
+		return -1;
+	c->events = ev.events;
+	return 0;
+}
+
+static void drop_client(struct server *s, struct client *c)
+{
+	size_t i = c->index;
+
+	/* Out of the epoll set before close: the open file may live on. */
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c->in.p);
 	free(c->out.p);
 	free(c);
-	s->clients[i] = s->clients[--s->nclients];
+	if (i < --s->nclients) {
+		s->clients[i] = s->clients[s->nclients];
+		s->clients[i]->index = i;
+	}
 }
 
 static int add_client(struct server *s, int fd, const fdpass_meta *meta)
@@ -310,10 +365,11 @@ static int add_client(struct server *s, int fd, const fdpass_meta *meta)
 	if (!c)
 		return -1;
 	c->fd = fd;
+	c->events = (uint32_t)-1; /* not watched yet */
 	c->metadata = meta != NULL;
 	/* The connection is ours only if no flusher has answered already. */
 	c->own = s->keep_alive && meta && flusher && !strcmp(flusher, "none");
-	c->deadline = now_ms() + IDLE_MS;
+	set_deadline(s, c, IDLE_MS);
 	data = fdpass_meta_get_data(meta, &len);
 	if (data && buf_add(&c->in, data, len) < 0) {
 		free(c);
@@ -323,27 +379,21 @@ static int add_client(struct server *s, int fd, const fdpass_meta *meta)
 		snprintf(c->name, sizeof(c->name), "%s", addr);
 	else
 		peer_name(fd, c->name, sizeof(c->name));
+	c->index = s->nclients;
 	s->clients[s->nclients++] = c;
 	if (meta)
 		log_line("client %s: metadata message, %zu bytes already read, flusher %s%s",
 			 c->name, len, flusher ? flusher : "-", c->own ? ", keep-alive" : "");
 	else
 		log_line("client %s: plain message", c->name);
-	if (advance(s, c) < 0) {
+	if (advance(s, c) < 0 || watch_client(s, c) < 0) {
 		s->nclients--;
-		c->fd = -1;
 		free(c->in.p);
 		free(c->out.p);
 		free(c);
 		return -1;
 	}
 	return 0;
-}
-
-/* Response bytes not yet sent, copied or not. */
-static int pending(const struct client *c)
-{
-	return c->sent < c->out.len || c->tail_sent < c->tail_len;
 }
 
 /* Readable: request bytes (or, while lingering, bytes to throw away). */
@@ -363,14 +413,14 @@ static int on_input(struct server *s, struct client *c)
 	} else if (c->in.len + (size_t)n > MAX_REQUEST || buf_add(&c->in, chunk, (size_t)n) < 0) {
 		return -1;
 	}
-	c->deadline = now_ms() + IDLE_MS;
+	set_deadline(s, c, IDLE_MS);
 	if (advance(s, c) < 0)
 		return -1;
 	return c->eof && !pending(c) && !c->closing ? -1 : 0;
 }
 
 /* Writable: send what the socket takes; once all is out, maybe finish. */
-static int on_output(struct client *c)
+static int on_output(struct server *s, struct client *c)
 {
 	while (pending(c)) {
 		int in_out = c->sent < c->out.len;
@@ -392,7 +442,7 @@ static int on_output(struct client *c)
 	}
 	c->out.len = c->sent = 0;
 	c->tail_len = c->tail_sent = 0;
-	c->deadline = now_ms() + IDLE_MS;
+	set_deadline(s, c, IDLE_MS);
 	if (c->closing) {
 		/*
 		 * Closing a socket with unread request bytes would reset the
@@ -401,16 +451,26 @@ static int on_output(struct client *c)
 		 */
 		shutdown(c->fd, SHUT_WR);
 		c->lingering = 1;
-		c->deadline = now_ms() + LINGER_MS;
+		set_deadline(s, c, LINGER_MS);
 	} else if (c->eof) {
 		return -1;
 	}
 	return 0;
 }
 
+/* Hand-offs per round of the loop: the clients get their turn between. */
+#define HANDOFFS_PER_ROUND 64
+
+/*
+ * Never blocks: the library reads each front-end only as far as it has
+ * sent, and reports refusals and a lack of fds once per episode, so a log
+ * line here is never one per attempt.
+ */
 static void receive_clients(struct server *s)
 {
-	for (;;) {
+	int i;
+
+	for (i = 0; i < HANDOFFS_PER_ROUND; i++) {
 		fdpass_meta *meta;
 		int fd, r = fdpass_backend_recv_meta(s->backend, &fd, &meta, 0);
 
@@ -428,81 +488,82 @@ static void receive_clients(struct server *s)
 			pid_t pid;
 			uid_t uid;
 
+			/* One -EPERM per refusal; the credentials are the last one's. */
 			if (fdpass_backend_last_refused(s->backend, &pid, &uid, NULL) == 0)
 				log_line("refused a front-end (pid %ld, uid %ld): its uid is not allowed",
 					 (long)pid, (long)uid);
 			else
 				log_line("refused a front-end: its uid is not allowed");
-			continue;
+		} else if (r == -EMFILE || r == -ENFILE) {
+			log_line("no fd free to accept front-ends (%s): they wait in the backlog",
+				 fdpass_strerror(r));
+		} else {
+			log_line("front-end connection dropped: %s", fdpass_strerror(r));
 		}
-		log_line("front-end connection dropped: %s", fdpass_strerror(r));
-		if (r == -EMFILE || r == -ENFILE || r == -ENOMEM)
-			return; /* retried on the next round */
 	}
 }
 
-static short events_of(const struct client *c)
+/* Close the clients whose deadline has passed; note the next deadline. */
+static void expire_clients(struct server *s, int64_t now)
 {
-	short ev = pending(c) ? POLLOUT : 0;
+	size_t i;
 
-	if (c->lingering || (!c->closing && !c->eof))
-		ev |= POLLIN;
-	return ev;
+	if (now < s->next_deadline)
+		return;
+	s->next_deadline = INT64_MAX;
+	for (i = s->nclients; i-- > 0;) {
+		struct client *c = s->clients[i];
+
+		if (c->deadline <= now)
+			drop_client(s, c); /* idle, or done lingering */
+		else if (c->deadline < s->next_deadline)
+			s->next_deadline = c->deadline;
+	}
+}
+
+static void on_client(struct server *s, struct client *c, uint32_t rev)
+{
+	int done = 0;
+
+	if (rev & EPOLLOUT)
+		done = on_output(s, c) < 0;
+	if (!done && (rev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		done = on_input(s, c) < 0;
+	if (!done && pending(c) && !(rev & EPOLLOUT))
+		done = on_output(s, c) < 0; /* new output: try at once */
+	if (done || watch_client(s, c) < 0)
+		drop_client(s, c);
+}
+
+static int watch(int epfd, int fd, void *ptr)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = ptr };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 static int run(struct server *s, int stop_fd)
 {
-	struct pollfd *pfd = NULL;
-	size_t cap = 0;
+	struct epoll_event ev[64];
 
+	if (watch(s->epfd, stop_fd, &stop_tag) < 0 ||
+	    watch(s->epfd, fdpass_backend_fd(s->backend), &backend_tag) < 0)
+		return -errno;
 	for (;;) {
-		int64_t now = now_ms(), next = -1;
-		size_t i, n = s->nclients + 2;
-		int timeout, r;
+		int64_t next = s->next_deadline == INT64_MAX ? -1 : s->next_deadline;
+		int n = epoll_wait(s->epfd, ev, 64, poll_timeout(next, now_ms())), i;
 
-		if (pollfds_reserve(&pfd, &cap, n) < 0) {
-			free(pfd);
-			return -ENOMEM;
-		}
-		pfd[0] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = fdpass_backend_fd(s->backend), .events = POLLIN };
-		for (i = 0; i < s->nclients; i++) {
-			const struct client *c = s->clients[i];
-
-			pfd[i + 2] = (struct pollfd){ .fd = c->fd, .events = events_of(c) };
-			if (next < 0 || c->deadline < next)
-				next = c->deadline;
-		}
-		timeout = poll_timeout(next, now);
-		r = poll(pfd, n, timeout);
-		if (r < 0 && errno != EINTR) {
-			free(pfd);
+		if (n < 0 && errno != EINTR)
 			return -errno;
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.ptr == &stop_tag)
+				return 0;
+			if (ev[i].data.ptr == &backend_tag)
+				receive_clients(s);
+			else
+				on_client(s, ev[i].data.ptr, ev[i].events);
 		}
-		if (pfd[0].revents) {
-			free(pfd);
-			return 0;
-		}
-		/* Back to front, so that dropping a client moves only served ones. */
-		now = now_ms();
-		for (i = s->nclients; i-- > 0;) {
-			struct client *c = s->clients[i];
-			short rev = pfd[i + 2].revents;
-			int done = 0;
-
-			if (rev & POLLOUT)
-				done = on_output(c) < 0;
-			if (!done && (rev & (POLLIN | POLLHUP | POLLERR)))
-				done = on_input(s, c) < 0;
-			if (!done && pending(c) && !(rev & POLLOUT))
-				done = on_output(c) < 0; /* new output: try at once */
-			if (!done && !rev && c->deadline <= now)
-				done = 1; /* idle, or done lingering */
-			if (done)
-				drop_client(s, i);
-		}
-		if (pfd[1].revents)
-			receive_clients(s);
+		expire_clients(s, now_ms());
 	}
 }
 
@@ -517,13 +578,16 @@ int main(int argc, char **argv)
 		{ "echo", no_argument, NULL, 'e' },
 		{ "keep-alive", no_argument, NULL, 'k' },
 		{ "allow-uid", required_argument, NULL, 'u' },
+		{ "max-frontends", required_argument, NULL, 'M' },
+		{ "frontend-idle", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL, *body = NULL, *file = NULL;
 	uid_t *uids = NULL;
 	size_t nuids = 0, i;
-	struct server s = { 0 };
+	struct server s = { .epfd = -1, .next_deadline = INT64_MAX };
+	long max_frontends = 0, frontend_idle = 0;
 	char *end;
 	int mode = 0660, opt, stop_fd, r;
 
@@ -569,6 +633,20 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case 'M':
+		case 'I': {
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (!*optarg || *end || errno || v <= 0 || v > 1000000000) {
+				fprintf(stderr, "fdpass-backend: --%s wants a positive number, not '%s'\n",
+					opt == 'M' ? "max-frontends" : "frontend-idle", optarg);
+				return 2;
+			}
+			*(opt == 'M' ? &max_frontends : &frontend_idle) = v;
+			break;
+		}
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -610,13 +688,23 @@ int main(int argc, char **argv)
 	for (i = 0; i < nuids; i++)
 		if (fdpass_backend_allow_uid(s.backend, uids[i]) < 0)
 			return 1;
+	if (max_frontends)
+		fdpass_backend_set_max_connections(s.backend, (size_t)max_frontends);
+	if (frontend_idle)
+		fdpass_backend_set_idle_timeout(s.backend, (int)frontend_idle);
+	s.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s.epfd < 0) {
+		perror("fdpass-backend: epoll_create1");
+		return 1;
+	}
 	log_line("listening on %s (libfdpass %s)", path, fdpass_version());
 
 	r = run(&s, stop_fd);
 	if (r < 0)
 		log_line("event loop: %s", strerror(-r));
 	while (s.nclients)
-		drop_client(&s, s.nclients - 1);
+		drop_client(&s, s.clients[s.nclients - 1]);
+	close(s.epfd);
 	fdpass_backend_free(s.backend);
 	log_line("stopped");
 	free(s.clients);
