@@ -405,7 +405,8 @@ static int serve(fdpass_backend *b, struct conn *c, int *fds, size_t room, size_
 {
 	fdpass_meta *m;
 	size_t n;
-	int r = fdp_reader_read(&c->rd, c->fd, b->stream, c->fds, c->room, b->max_payload, &n, &m);
+	int r = fdp_reader_read(&c->rd, c->fd, b->stream, c->fds, c->room, b->max_payload,
+				MSG_DONTWAIT, &n, &m);
 
 	if (r == -EAGAIN) {
 		if (fdp_reader_busy(&c->rd) && !c->busy)

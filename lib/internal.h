@@ -115,7 +115,9 @@ struct fdp_reader {
 
 /*
  * One step on sock (stream: 1 for SOCK_STREAM, 0 for a packet socket):
- * reads what has come, without waiting. Returns 1 when a message is whole,
+ * reads what has come, without waiting, except that the first read of a
+ * message takes msgflags (0 lets a blocking socket block until a message
+ * begins; MSG_DONTWAIT never waits). Returns 1 when a message is whole,
  * with *nfds fds in fds[] and *meta set (NULL for httpd's plain message),
  * both the caller's; 0 at end of stream between messages; -EAGAIN when more
  * must come (fdp_reader_busy() tells whether a message has begun); or a
@@ -123,7 +125,7 @@ struct fdp_reader {
  * After any return but -EAGAIN the reader is ready for the next message.
  */
 int fdp_reader_read(struct fdp_reader *r, int sock, int stream, int *fds, size_t room,
-		    size_t max_payload, size_t *nfds, fdpass_meta **meta);
+		    size_t max_payload, int msgflags, size_t *nfds, fdpass_meta **meta);
 
 static inline int fdp_reader_busy(const struct fdp_reader *r)
 {

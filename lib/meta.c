@@ -447,7 +447,7 @@ static int fill(int sock, unsigned char *buf, size_t len, size_t *got)
 }
 
 static int stream_step(struct fdp_reader *r, int sock, int *fds, size_t room,
-		       size_t max_payload, fdpass_meta **meta)
+		       size_t max_payload, int msgflags, fdpass_meta **meta)
 {
 	int e;
 
@@ -456,7 +456,7 @@ static int stream_step(struct fdp_reader *r, int sock, int *fds, size_t room,
 		 * The first byte alone: one read of more bytes could take fds
 		 * that came with a later byte, and nothing would tell them apart.
 		 */
-		ssize_t n = fdp_recv_msg(sock, fds, room, &r->nfds, r->head, 1, MSG_DONTWAIT);
+		ssize_t n = fdp_recv_msg(sock, fds, room, &r->nfds, r->head, 1, msgflags);
 
 		if (n <= 0)
 			return n == -EWOULDBLOCK ? -EAGAIN : (int)n;
@@ -481,7 +481,7 @@ static int stream_step(struct fdp_reader *r, int sock, int *fds, size_t room,
 }
 
 static int packet_step(struct fdp_reader *r, int sock, int *fds, size_t room,
-		       size_t max_payload, fdpass_meta **meta)
+		       size_t max_payload, int msgflags, fdpass_meta **meta)
 {
 	unsigned char *buf;
 	size_t size;
@@ -492,7 +492,7 @@ static int packet_step(struct fdp_reader *r, int sock, int *fds, size_t room,
 
 	/* The length of the next packet, without taking it (or its fds). */
 	do
-		n = recv(sock, &byte, 1, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+		n = recv(sock, &byte, 1, MSG_PEEK | MSG_TRUNC | msgflags);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
@@ -525,14 +525,14 @@ void fdp_reader_reset(struct fdp_reader *r, const int *fds)
 }
 
 int fdp_reader_read(struct fdp_reader *r, int sock, int stream, int *fds, size_t room,
-		    size_t max_payload, size_t *nfds, fdpass_meta **meta)
+		    size_t max_payload, int msgflags, size_t *nfds, fdpass_meta **meta)
 {
 	int e;
 
 	*nfds = 0;
 	*meta = NULL;
-	e = stream ? stream_step(r, sock, fds, room, max_payload, meta)
-		   : packet_step(r, sock, fds, room, max_payload, meta);
+	e = stream ? stream_step(r, sock, fds, room, max_payload, msgflags, meta)
+		   : packet_step(r, sock, fds, room, max_payload, msgflags, meta);
 	if (e == -EAGAIN)
 		return e; /* the message in hand, if any, is kept */
 	if (e == 1) {
@@ -565,7 +565,9 @@ FDPASS_EXPORT int fdpass_recv_meta(int sock, int *fds, size_t *nfds, fdpass_meta
 	stream = fdp_is_stream(sock);
 	fdp_deadline_init(&dl, (flags & FDPASS_NONBLOCK) ? 0 : timeout_ms);
 	for (;;) {
-		r = fdp_reader_read(&rd, sock, stream, fds, room, max_payload, nfds, meta);
+		/* A message yet to begin: the socket's own mode when there is no deadline. */
+		r = fdp_reader_read(&rd, sock, stream, fds, room, max_payload,
+				    fdp_deadline_msgflags(&dl), nfds, meta);
 		if (r != -EAGAIN)
 			return r;
 		if (!fdp_reader_busy(&rd)) {

@@ -1763,6 +1763,49 @@ static void test_recv_nothing_there(void **state)
 	}
 }
 
+/* Sends the example message after a pause, for a receiver that blocks. */
+static int late_sender_child(void *arg)
+{
+	const int *job = arg; /* socket, fd to send */
+
+	usleep(100 * 1000);
+	return tl_sendmsg_fds(job[0], example_bytes, sizeof(example_bytes), &job[1], 1, 0) ==
+			       (ssize_t)sizeof(example_bytes)
+		       ? 0
+		       : 10;
+}
+
+/* On a blocking socket, timeout -1 waits for a message to begin. */
+static void test_recv_blocking_waits(void **state)
+{
+	int t;
+
+	(void)state;
+	for (t = 0; t < 2; t++) {
+		int sv[2], p[2], job[2], got = -1;
+		size_t n = 1;
+		fdpass_meta *r = not_set;
+		pid_t pid;
+
+		tl_socketpair(types[t], sv);
+		make_pipe(p);
+		job[0] = sv[0];
+		job[1] = p[1];
+		pid = tl_fork(late_sender_child, job);
+		assert_int_equal(fdpass_recv_meta(sv[1], &got, &n, &r, 0, 0, -1), 1);
+		assert_int_equal(n, 1);
+		assert_true(tl_same_file(got, p[1]));
+		assert_example_meta(r);
+		fdpass_meta_free(r);
+		close(got);
+		tl_wait_child(pid);
+		close(p[0]);
+		close(p[1]);
+		close(sv[0]);
+		close(sv[1]);
+	}
+}
+
 /* A message that begins and never ends: -ETIME after the given timeout. */
 static void test_recv_rest_never_comes(void **state)
 {
@@ -2424,6 +2467,7 @@ int main(void)
 		TL_TEST(test_recv_at_fd_limit),
 		TL_TEST(test_recv_byte_by_byte),
 		TL_TEST(test_recv_nothing_there),
+		TL_TEST(test_recv_blocking_waits),
 		TL_TEST(test_recv_rest_never_comes),
 		TL_TEST(test_recv_rest_deadline_whole_message),
 		TL_TEST(test_recv_bad_arguments),
