@@ -45,6 +45,7 @@
 
 struct conn {
 	int fd;
+	int watched;        /* in the epoll set (not yet during its first turn) */
 	int busy;           /* a message has begun: on b->busy, else on b->idle */
 	int64_t since;      /* busy: when the message began; idle: last message */
 	struct conn *prev, *next;
@@ -52,6 +53,9 @@ struct conn {
 	size_t room;
 	int fds[];          /* the fds of the message in progress */
 };
+
+/* A turn's result besides 1 and errors: the connection ended quietly. */
+#define GONE 2
 
 /* Connections in the order of their `since`, so oldest first. */
 struct list {
@@ -209,7 +213,8 @@ static void drop(fdpass_backend *b, struct conn *c)
 	int i;
 
 	/* Out of the epoll set before close: the open file may live on. */
-	epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->watched)
+		epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	fdp_reader_reset(&c->rd, c->fds);
 	list_remove(c->busy ? &b->busy : &b->idle, c);
@@ -251,28 +256,41 @@ static int evict(fdpass_backend *b)
 	return 0;
 }
 
-static int add_conn(fdpass_backend *b, int fd)
+static int serve(fdpass_backend *b, struct conn *c, int *fds, size_t room, size_t *nfds,
+		 fdpass_meta **meta);
+
+/*
+ * A new connection, and its first turn before epoll knows it: a front-end
+ * that connected, sent and hung up (httpd's way, or a flood) costs no
+ * epoll_ctl() pair, and its message no extra round. Returns what the turn
+ * did: 1 with a hand-off, 0, GONE, or an error.
+ */
+static int add_conn(fdpass_backend *b, int fd, int *fds, size_t room, size_t *nfds,
+		    fdpass_meta **meta)
 {
 	struct conn *c = calloc(1, sizeof(*c) + b->max_fds * sizeof(int));
-	int r;
+	int r, w;
 
 	if (!c) {
 		close(fd);
 		return -ENOMEM;
-	}
-	if ((r = watch(b, fd, c)) < 0) {
-		close(fd);
-		free(c);
-		return r;
 	}
 	c->fd = fd;
 	c->room = b->max_fds;
 	c->since = now_ms();
 	list_append(&b->idle, c);
 	b->nconns++;
+	r = serve(b, c, fds, room, nfds, meta);
+	if (r < 0 || r == GONE)
+		return r; /* dropped already */
+	if ((w = watch(b, fd, c)) < 0) {
+		drop(b, c);
+		return r == 1 ? 1 : w; /* what was handed out stays handed out */
+	}
+	c->watched = 1;
 	if (c == b->idle.head)
 		schedule(b);
-	return 0;
+	return r;
 }
 
 static int allowed(fdpass_backend *b, int conn)
@@ -296,11 +314,13 @@ static int allowed(fdpass_backend *b, int conn)
 }
 
 /*
- * The listener's turn: up to ACCEPT_BATCH front-ends. Refusals and a lack
- * of fds are reported later (take_deferred()): they must not end a call while
- * other front-ends wait. 0, or an error about the backend itself.
+ * The listener's turn: up to ACCEPT_BATCH front-ends, each with its first
+ * turn. Refusals and a lack of fds are reported later (take_deferred()):
+ * they must not end a call while other front-ends wait. 1 with a hand-off,
+ * 0, or an error.
  */
-static int accept_some(fdpass_backend *b)
+static int accept_some(fdpass_backend *b, int *fds, size_t room, size_t *nfds,
+		       fdpass_meta **meta)
 {
 	int i;
 
@@ -340,7 +360,7 @@ static int accept_some(fdpass_backend *b)
 			b->refusals++;
 			continue;
 		}
-		if ((r = add_conn(b, conn)) < 0)
+		if ((r = add_conn(b, conn, fds, room, nfds, meta)) != 0 && r != GONE)
 			return r;
 	}
 	return 0;
@@ -399,7 +419,7 @@ static void hand_out(fdpass_backend *b, const int *got, size_t ngot, fdpass_meta
 	b->last_flags = flags;
 }
 
-/* A connection's turn: at most one message. 1 when handed out, 0, or an error. */
+/* A connection's turn: at most one message. 1 when handed out, 0, GONE, or an error. */
 static int serve(fdpass_backend *b, struct conn *c, int *fds, size_t room, size_t *nfds,
 		 fdpass_meta **meta)
 {
@@ -420,7 +440,7 @@ static int serve(fdpass_backend *b, struct conn *c, int *fds, size_t room, size_
 	}
 	if (r != 1) {
 		drop(b, c); /* end of stream (0), or a front-end that broke the protocol */
-		return r;
+		return r == 0 ? GONE : r;
 	}
 	if (c->busy || c != b->idle.tail)
 		mark(b, c, 0);
@@ -469,12 +489,12 @@ static int receive(fdpass_backend *b, int *fds, size_t room, size_t *nfds, fdpas
 			if (!p)
 				continue; /* dropped after the batch was taken */
 			if (p == LISTENER(b))
-				r = accept_some(b);
+				r = accept_some(b, fds, room, nfds, meta);
 			else if (p == TIMER(b))
 				r = on_timer(b);
 			else
 				r = serve(b, p, fds, room, nfds, meta);
-			if (r != 0)
+			if (r != 0 && r != GONE)
 				return r;
 		}
 		if (dl.timeout_ms == 0 && rounds >= MAX_ROUNDS)

@@ -1578,7 +1578,9 @@ static void test_backend_recv_faults(void **state)
 		{ { FI_FAIL_NTH(FI_EPOLL_WAIT, 1, ENOMEM) }, 1, 0, 1000, -ENOMEM, WAITS },
 		/* The backend's own troubles. */
 		{ { FI_FAIL_NTH(FI_CALLOC, 1, ENOMEM) }, 1, 0, 1000, -ENOMEM, EITHER },
-		{ { FI_FAIL_NTH(FI_EPOLL_CTL, 1, ENOMEM) }, 1, 0, 1000, -ENOMEM, EITHER },
+		/* A new connection is read before epoll watches it: what came is
+		 * handed out, and the failure only closes the connection. */
+		{ { FI_FAIL_NTH(FI_EPOLL_CTL, 1, ENOMEM) }, 1, 0, 1000, 1, SERVED_NOW },
 		{ { FI_FAIL_NTH(FI_RECVMSG, 1, ENOMEM) }, 1, 1, 1000, -ENOMEM, EITHER },
 		{ { FI_FAIL_NTH(FI_MALLOC, 1, ENOMEM) }, 1, 1, 1000, -ENOMEM, EITHER },
 		/* Its fds were lost on the way: dropped, what came closed. */
