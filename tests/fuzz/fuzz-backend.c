@@ -36,7 +36,6 @@
  *    (fd -1, *nfds 0, *meta NULL, flags 0) and is an error the calls
  *    document, never 0.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -47,10 +46,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <fdpass.h>
+
+#include "fuzz-common.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -71,20 +71,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int pipe_fds[2] = { -1, -1 };
 static struct stat pipe_st[2];
 static char name[64];
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	CHECK(d != NULL);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -181,30 +167,13 @@ static int connect_frontend(int seq)
 	return fdpass_connect(name, seq ? FDPASS_SEQPACKET : 0, 0);
 }
 
-/* One sendmsg() of data with nfds pipe ends; a refused send is skipped. */
+/* One sendmsg() of data with nfds pipe ends (the library's own, which wants a
+ * byte at least); a refused send is skipped. */
 static void send_raw(int sock, const uint8_t *data, size_t len, size_t nfds)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 3)];
-	} control;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	int fds[3] = { pipe_fds[0], pipe_fds[1], pipe_fds[0] };
 
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		msg.msg_control = control.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	(void)sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)fdpass_send_fds(sock, fds, nfds, data, len, FDPASS_NONBLOCK, 0);
 }
 
 static void send_message(int sock, unsigned arg, const uint8_t *data, size_t len)
@@ -235,7 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	cfg = data[0];
 	seq = cfg & 1;
-	before = count_fds();
+	before = fuzz_count_fds();
 	CHECK(fdpass_backend_new(&b, name, -1, seq ? FDPASS_SEQPACKET : 0) == 0);
 	CHECK(fdpass_backend_set_max_fds(b, ((cfg >> 1) & 3) + 1) == 0);
 	if (cfg & 8)
@@ -312,9 +281,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < 64 && receive(b, i % 4) != -EAGAIN; i++)
 		;
 	fdpass_backend_free(b);
-	if (count_fds() != before) {
+	if (fuzz_count_fds() != before) {
 		fprintf(stderr, "fuzz-backend: fd leak: %d fds open before the input, %d after\n",
-			before, count_fds());
+			before, fuzz_count_fds());
 		abort();
 	}
 	return 0;
