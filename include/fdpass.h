@@ -421,9 +421,9 @@ FDPASS_PUBLIC int fdpass_handoff(const char *backend, int client_fd, const char 
  * caller's to close); on any other return *client_fd is -1.
  * How long it blocks: it waits in epoll_wait() only, for at most timeout_ms
  * (-1 forever, 0 never): -EAGAIN or -ETIMEDOUT when nothing came. Every
- * read, accept and write it makes is non-blocking: a front-end that sends
- * half a message holds up no call, not even one with timeout 0; its
- * connection keeps what came and is dropped at its own deadline. Ready
+ * accept and read it makes is non-blocking: a front-end that sends half a
+ * message holds up no call, not even one with timeout 0; its connection
+ * keeps what came and is dropped at its own deadline. Ready
  * front-ends are served in turn, one message each, across calls: however
  * busy one is, the others' next messages come first.
  * A connection may carry any number of hand-offs, one after another, in
