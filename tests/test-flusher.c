@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2641,6 +2642,145 @@ static void test_flush_client_disconnects(void **state)
 	flush_to_vanishing_client(1);
 }
 
+/* ======================================================================
+ * 8. Provider results, unregistering from inside runs, pins
+ * ====================================================================== */
+
+/* Returns what write(2) returns: the byte count. */
+static int counting_provider(int client_fd, const fdpass_response *resp, void *context)
+{
+	(void)resp;
+	(void)context;
+	return (int)write(client_fd, "12345", 5);
+}
+
+/* A positive return is success, and fdpass_flusher_run() says 0 for it. */
+static void test_provider_positive_return(void **state)
+{
+	int sv[2];
+	char buf[8];
+
+	(void)state;
+	tl_socketpair(SOCK_STREAM, sv);
+	assert_int_equal(fdpass_flusher_register("counting", counting_provider, NULL), 0);
+	assert_int_equal(fdpass_flusher_run("counting", sv[0], NULL), 0);
+	assert_int_equal(read(sv[1], buf, sizeof(buf)), 5);
+	assert_int_equal(fdpass_flusher_unregister("counting"), 0);
+	close(sv[0]);
+	close(sv[1]);
+	assert_registry_pristine();
+}
+
+/*
+ * Providers that unregister each other from runs on different threads:
+ * each run waits, inside its provider, until every run has begun, then
+ * unregisters the next provider of the ring. A wait that would close the
+ * ring is refused with -EDEADLK; every other unregistration waits and
+ * succeeds.
+ */
+#define RING_MAX 3
+
+struct ring {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int n;            /* providers in the ring */
+	int entered;
+	int ret[RING_MAX];
+};
+
+struct ring_member {
+	struct ring *ring;
+	int index;
+};
+
+static const char *const ring_names[RING_MAX] = { "ring-0", "ring-1", "ring-2" };
+
+static int ring_provider(int client_fd, const fdpass_response *resp, void *context)
+{
+	struct ring_member *m = context;
+	struct ring *g = m->ring;
+	int r;
+
+	(void)client_fd;
+	(void)resp;
+	pthread_mutex_lock(&g->mu);
+	g->entered++;
+	pthread_cond_broadcast(&g->cv);
+	while (g->entered < g->n)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+	r = fdpass_flusher_unregister(ring_names[(m->index + 1) % g->n]);
+	pthread_mutex_lock(&g->mu);
+	g->ret[m->index] = r;
+	pthread_mutex_unlock(&g->mu);
+	return 0;
+}
+
+static void *ring_thread(void *arg)
+{
+	struct ring_member *m = arg;
+
+	(void)fdpass_flusher_run(ring_names[m->index], -1, NULL);
+	return NULL;
+}
+
+/* Child process: a deadlock ends in the watchdog's exit status. */
+static int child_ring(void *arg)
+{
+	struct ring g = { .n = (int)(intptr_t)arg };
+	struct ring_member m[RING_MAX];
+	pthread_t th[RING_MAX];
+	int i, refused = 0, ok = 0, left = 0;
+
+	default_fatal_signals();
+	arm_watchdog(20, "providers unregistering each other: deadlock\n");
+	pthread_mutex_init(&g.mu, NULL);
+	pthread_cond_init(&g.cv, NULL);
+	for (i = 0; i < g.n; i++) {
+		m[i].ring = &g;
+		m[i].index = i;
+		g.ret[i] = 1;
+		if (fdpass_flusher_register(ring_names[i], ring_provider, &m[i]) != 0)
+			return 10;
+	}
+	for (i = 0; i < g.n; i++)
+		if (pthread_create(&th[i], NULL, ring_thread, &m[i]) != 0)
+			return 11;
+	for (i = 0; i < g.n; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < g.n; i++) {
+		if (g.ret[i] == -EDEADLK)
+			refused++;
+		else if (g.ret[i] == 0)
+			ok++;
+		else
+			fprintf(stderr, "ring of %d: run %d: unregister returned %d\n", g.n, i,
+				g.ret[i]);
+		/* What was refused is still registered, and unregisters now. */
+		if (fdpass_flusher_lookup(ring_names[i], NULL, NULL) == 0) {
+			left++;
+			if (fdpass_flusher_unregister(ring_names[i]) != 0)
+				return 12;
+		}
+	}
+	if (refused != 1 || ok != g.n - 1 || left != 1) {
+		fprintf(stderr, "ring of %d: %d refused, %d succeeded, %d left registered; "
+			"expected 1, %d, 1\n", g.n, refused, ok, left, g.n - 1);
+		return 13;
+	}
+	pthread_cond_destroy(&g.cv);
+	pthread_mutex_destroy(&g.mu);
+	return 0;
+}
+
+static void test_unregister_each_other(void **state)
+{
+	(void)state;
+	tl_wait_child(tl_fork(child_ring, (void *)(intptr_t)2));
+	tl_wait_child(tl_fork(child_ring, (void *)(intptr_t)3));
+	assert_registry_pristine();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2689,6 +2829,9 @@ int main(void)
 		TL_TEST(test_write_all_timeout_zero),
 		/* 7. a client that goes away */
 		TL_TEST(test_flush_client_disconnects),
+		/* 8. results, unregistering from runs, pins */
+		TL_TEST(test_provider_positive_return),
+		TL_TEST(test_unregister_each_other),
 	};
 
 	/* CMOCKA_TEST_FILTER=test_threads_stress (a glob) runs only those. */

@@ -1915,6 +1915,45 @@ static void test_backend_drop_shared_connection(void **state)
 	close(go[1]);
 }
 
+/* ---- provider results, packet backends -------------------------------- */
+
+/*
+ * A provider that returns a positive count, as write(2) does, has succeeded:
+ * the hand-off goes on and the backend gets the client.
+ */
+static void test_handoff_positive_provider_result(void **state)
+{
+	struct banner bn = { .text = "positive", .result = 42 };
+	char path[300], out[2048], expect[512];
+
+	tl_path_in(path, sizeof(path), state, "backend.sock");
+	assert_int_equal(fdpass_flusher_register("test-positive", banner_flusher, &bn), 0);
+	handoff_end_to_end(path, path, "test-positive", NULL, backend_body, out, sizeof(out));
+	snprintf(expect, sizeof(expect), "HTTP/1.0 200 OK\r\nX-Banner: %s\r\n\r\n%s", bn.text,
+		 backend_body);
+	assert_string_equal(out, expect);
+	assert_int_equal(bn.calls, 1);
+	assert_int_equal(fdpass_flusher_unregister("test-positive"), 0);
+}
+
+/* A packet listener under an abstract name: -EPROTOTYPE as for a path. */
+static void test_handoff_abstract_packet_listener(void **state)
+{
+	char name[128];
+	int client, front, lfd;
+
+	(void)state;
+	abstract_name(name, sizeof(name), "packet");
+	lfd = fdpass_listen(name, -1, FDPASS_SEQPACKET | FDPASS_NONBLOCK);
+	assert_true(lfd >= 0);
+	tcp_pair(&client, &front);
+	assert_int_equal(fdpass_handoff(name, front, NULL, NULL, 1000), -EPROTOTYPE);
+	assert_no_connection(lfd);
+	assert_caller_can_answer(front, client);
+	close(client);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1953,9 +1992,14 @@ int main(void)
 		TL_DIR_TEST(test_backend_allow_uid_other_user),
 		TL_DIR_TEST(test_backend_httpd_bytes),
 		TL_DIR_TEST(test_backend_drop_shared_connection),
+		TL_DIR_TEST(test_handoff_positive_provider_result),
+		TL_DIR_TEST(test_handoff_abstract_packet_listener),
 	};
 
 	/* A raised SIGPIPE must end the program, so that it is seen. */
 	signal(SIGPIPE, SIG_DFL);
+	/* CMOCKA_TEST_FILTER=test_handoff_* (a glob) runs only those. */
+	if (getenv("CMOCKA_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
