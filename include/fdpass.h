@@ -120,6 +120,7 @@ FDPASS_PUBLIC int fdpass_send(int sock, int fd);
  *   -EMSGSIZE      a packet (SOCK_SEQPACKET) held more than one byte;
  *   -EAGAIN        non-blocking socket and no message waiting;
  *   -EINVAL        fd is NULL;
+ *   -ECONNRESET    the peer closed its end with data of ours unread;
  * or whatever recvmsg(2) reports. In every error case the fds that did
  * arrive have been closed.
  */
@@ -143,8 +144,9 @@ FDPASS_PUBLIC int fdpass_recv(int sock, int *fd);
  *   -EBADF         an fd in fds is negative or not open;
  *   -EAGAIN        would block and waiting is not allowed;
  *   -ETIMEDOUT     the deadline passed before anything was sent;
- *   -EPIPE         the peer is gone; -EMSGSIZE (datagram too large), or
- *                  whatever sendmsg(2) reports.
+ *   -EPIPE         the peer is gone; -EMSGSIZE (datagram too large);
+ *   -ETOOMANYREFS  too many fds in flight (the kernel's limit);
+ * or whatever sendmsg(2) reports.
  */
 FDPASS_PUBLIC ssize_t fdpass_send_fds(int sock, const int *fds, size_t nfds,
                                       const void *data, size_t len,
