@@ -699,8 +699,8 @@ FDPASS_PUBLIC void fdpass_flusher_unpin(fdpass_flusher_ref *ref);
  *                                  never; other providers: whenever they
  *                                  ran). Without it the caller may still
  *                                  answer the client itself.
- * Neither FAILED bit on an error: the call failed before either side was
- * involved (arguments, the flusher's name, memory).
+ * Neither FAILED bit on an error: neither side failed (arguments, the
+ * flusher's name, memory).
  *
  * Returns 0 when the backend's socket holds the client's connection, or a
  * negative errno:
@@ -715,7 +715,8 @@ FDPASS_PUBLIC void fdpass_flusher_unpin(fdpass_flusher_ref *ref);
  *   -EPIPE, -ECONNRESET  the client (FAILED_CLIENT) or the backend
  *                  (FAILED_BACKEND) went away;
  *   -ECONNABORTED  part of a metadata message went out, not the rest;
- *   -ENOMEM        no memory for the metadata message;
+ *   -ENOMEM        no memory for the metadata message, or the kernel had
+ *                  none to send it (no FAILED bit: neither side failed);
  * or the negative errno that the flusher returned (FAILED_CLIENT).
  */
 FDPASS_PUBLIC int fdpass_handoff2(const char *backend, int client_fd, const char *flusher,

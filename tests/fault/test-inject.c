@@ -1933,6 +1933,61 @@ static void handoff_meta(const char *site, const struct fi_rule *rule)
 	unlink(sweep_path);
 }
 
+static void handoff2_meta(const char *site, const struct fi_rule *rule)
+{
+	fdpass_response *resp = make_response();
+	fdpass_meta *m = ft_meta(1000);
+	unsigned result = 77;
+	int lfd, sv[2], r;
+	struct stat st;
+
+	lfd = fdpass_listen(sweep_path, -1, FDPASS_NONBLOCK);
+	assert_true(lfd >= 0);
+	tl_socketpair(SOCK_STREAM, sv);
+	assert_int_equal(fstat(sv[1], &st), 0);
+	fi_arm(site, rule, 1);
+	r = fdpass_handoff2(sweep_path, sv[1], NULL, resp, m, 0, 1000, &result);
+	fi_disarm();
+	assert_same_inode(sv[1], &st);
+	if (fi_hits()) {
+		assert_int_equal(r, -ENOMEM);
+		/* The head could not be built, or the message after it. */
+		if (result == FDPASS_HANDOFF_CLIENT_WRITTEN)
+			client_got_head(sv[0]);
+		else
+			assert_int_equal(result, FDPASS_HANDOFF_FAILED_CLIENT);
+		backend_gets_nothing(lfd);
+	} else {
+		assert_int_equal(r, 0);
+		assert_int_equal(result, FDPASS_HANDOFF_CLIENT_WRITTEN);
+		client_got_head(sv[0]);
+		backend_gets(lfd, sv[1], "flush");
+	}
+	no_connection(lfd);
+	fdpass_meta_free(m);
+	fdpass_response_free(resp);
+	socketpair_close(sv);
+	close(lfd);
+	unlink(sweep_path);
+}
+
+static void pin_flusher(const char *site, const struct fi_rule *rule)
+{
+	fdpass_flusher_ref *ref = NULL;
+	int r;
+
+	fi_arm(site, rule, 1);
+	r = fdpass_flusher_pin(NULL, &ref, NULL, NULL);
+	fi_disarm();
+	if (fi_hits()) {
+		assert_int_equal(r, -ENOMEM);
+		assert_null(ref);
+	} else {
+		assert_int_equal(r, 0);
+		fdpass_flusher_unpin(ref);
+	}
+}
+
 static void test_alloc_sweeps(void **state)
 {
 	static const struct {
@@ -1948,6 +2003,8 @@ static void test_alloc_sweeps(void **state)
 		{ "fdpass_backend_new, fdpass_backend_allow_uid", backend_setup },
 		{ "fdpass_backend_recv_meta", backend_recv },
 		{ "fdpass_handoff_meta", handoff_meta },
+		{ "fdpass_handoff2", handoff2_meta },
+		{ "fdpass_flusher_pin", pin_flusher },
 	};
 	size_t i;
 
@@ -1984,6 +2041,210 @@ static void print_sites(void)
 	}
 }
 
+/* ---- fdpass_write_all2, fdpass_handoff2 --------------------------------- */
+
+/* How much went out, exactly, whatever the faults on the way. */
+static void test_write_all2_counts(void **state)
+{
+	static const int errs[] = { EPIPE, ECONNRESET, ENOBUFS, EIO };
+	unsigned char *buf = malloc(WRITE_LEN);
+	size_t written, i;
+	int sv[2], p[2];
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(buf);
+	ft_fill_pattern(buf, WRITE_LEN);
+	tl_socketpair(SOCK_STREAM, sv);
+	pid = start_reader(sv[1], WRITE_LEN);
+	FI_ARM("fdpass_write_all2",
+	       FI_FAIL_EVERY(FI_SEND, 2, 5, EINTR),
+	       FI_FAIL_EVERY(FI_SEND, 3, 7, EAGAIN),
+	       FI_FAIL_NTH(FI_POLL, 2, EINTR),
+	       FI_SHORT_FROM(FI_SEND, 1, 333));
+	assert_int_equal(fdpass_write_all2(sv[0], buf, WRITE_LEN, 2000, &written), 0);
+	fi_disarm();
+	assert_int_equal(written, WRITE_LEN);
+	ft_wait_child(pid);
+
+	for (i = 0; i < ARRAY_SIZE(errs); i++) {
+		struct fi_rule rules[] = {
+			FI_SHORT_NTH(FI_SEND, 1, 100),
+			FI_FAIL_NTH(FI_SEND, 2, errs[i]),
+		};
+
+		fi_arm("fdpass_write_all2", rules, ARRAY_SIZE(rules));
+		assert_int_equal(fdpass_write_all2(sv[0], buf, WRITE_LEN, 1000, &written),
+				 -errs[i]);
+		fi_disarm();
+		assert_int_equal(written, 100);
+		assert_pattern_arrives(sv[1], 100);
+		assert_nothing_to_read(sv[1]);
+	}
+
+	/* No room, ever: -EAGAIN at timeout 0, -ETIMEDOUT with a deadline. */
+	FI_ARM("fdpass_write_all2", FI_SHORT_NTH(FI_SEND, 1, 10), FI_FAIL_FROM(FI_SEND, 2, EAGAIN));
+	assert_int_equal(fdpass_write_all2(sv[0], buf, WRITE_LEN, 0, &written), -EAGAIN);
+	fi_disarm();
+	assert_int_equal(written, 10);
+	assert_pattern_arrives(sv[1], 10);
+	FI_ARM("fdpass_write_all2", FI_FAIL_FOR(FI_SEND, 1, EAGAIN, 2000));
+	assert_int_equal(fdpass_write_all2(sv[0], buf, WRITE_LEN, 50, &written), -ETIMEDOUT);
+	fi_disarm();
+	assert_int_equal(written, 0);
+	FI_ARM("fdpass_write_all2", FI_FAIL_NTH(FI_SEND, 1, EAGAIN), FI_FAIL_NTH(FI_POLL, 1, ENOMEM));
+	assert_int_equal(fdpass_write_all2(sv[0], buf, WRITE_LEN, 1000, &written), -ENOMEM);
+	fi_disarm();
+	assert_int_equal(written, 0);
+	assert_nothing_to_read(sv[1]);
+	socketpair_close(sv);
+
+	/* A pipe: pieces of at most PIPE_BUF, a full disk on the way. */
+	ft_pipe(p);
+	FI_ARM("fdpass_write_all2", FI_SHORT_NTH(FI_WRITE, 1, 100), FI_FAIL_NTH(FI_WRITE, 2, ENOSPC));
+	assert_int_equal(fdpass_write_all2(p[1], buf, WRITE_LEN, 1000, &written), -ENOSPC);
+	fi_disarm();
+	assert_int_equal(written, 100);
+	assert_pattern_arrives(p[0], 100);
+	close(p[0]);
+	close(p[1]);
+	free(buf);
+}
+
+static void test_handoff2_faults(void **state)
+{
+#define W FDPASS_HANDOFF_CLIENT_WRITTEN
+#define B FDPASS_HANDOFF_FAILED_BACKEND
+#define C FDPASS_HANDOFF_FAILED_CLIENT
+	static const struct {
+		struct fi_rule rules[3];
+		int nrules, timeout, expect;
+		unsigned result;
+		enum outcome outcome;
+	} cases[] = {
+		{ { FI_FAIL_N(FI_CONNECT, 1, 2, EINTR) }, 1, -1, 0, W, SERVED },
+		{ { FI_FAIL_N(FI_CONNECT, 1, 2, EINTR) }, 1, 1000, 0, W, SERVED },
+		{ { FI_FAIL_NTH(FI_SOCKET, 1, EMFILE) }, 1, 1000, -EMFILE, B, NOT_STARTED },
+		{ { FI_FAIL_NTH(FI_SOCKET, 1, ENFILE) }, 1, 1000, -ENFILE, B, NOT_STARTED },
+		{ { FI_FAIL_NTH(FI_CONNECT, 1, ECONNREFUSED) }, 1, 1000, -ECONNREFUSED, B,
+		  NOT_STARTED },
+		{ { FI_FAIL_FROM(FI_CONNECT, 1, EAGAIN) }, 1, 100, -ETIMEDOUT, B, NOT_STARTED },
+		{ { FI_FAIL_FROM(FI_CONNECT, 1, EAGAIN) }, 1, 0, -EAGAIN, B, NOT_STARTED },
+		{ { FI_FAIL_EVERY(FI_SEND, 2, 3, EINTR), FI_FAIL_NTH(FI_SEND, 3, EAGAIN),
+		    FI_SHORT_FROM(FI_SEND, 1, 7) }, 3, 1000, 0, W, SERVED },
+		/* The flush to the client fails: the client's side, written or not. */
+		{ { FI_FAIL_NTH(FI_SEND, 1, EPIPE) }, 1, 1000, -EPIPE, C, NOT_SENT },
+		{ { FI_SHORT_NTH(FI_SEND, 1, 5), FI_FAIL_NTH(FI_SEND, 2, ECONNRESET) }, 2, 1000,
+		  -ECONNRESET, C | W, NOT_SENT },
+		{ { FI_FAIL_NTH(FI_ALLOC, 1, ENOMEM) }, 1, 1000, -ENOMEM, C, NOT_SENT },
+		{ { FI_FAIL_FOR(FI_SEND, 1, EAGAIN, 2000) }, 1, 100, -ETIMEDOUT, C, NOT_SENT },
+		/* The message to the backend fails: its side, after the head. */
+		{ { FI_FAIL_N(FI_SENDMSG, 1, 2, EINTR) }, 1, 1000, 0, W, SERVED },
+		{ { FI_FAIL_NTH(FI_SENDMSG, 1, EAGAIN) }, 1, 1000, 0, W, SERVED },
+		{ { FI_FAIL_NTH(FI_SENDMSG, 1, ENOBUFS) }, 1, 1000, -ENOBUFS, B | W, ABORTED },
+		{ { FI_FAIL_NTH(FI_SENDMSG, 1, ETOOMANYREFS) }, 1, 1000, -ETOOMANYREFS, B | W,
+		  ABORTED },
+		{ { FI_FAIL_NTH(FI_SENDMSG, 1, ENOMEM) }, 1, 1000, -ENOMEM, W, ABORTED },
+		{ { FI_FAIL_NTH(FI_SENDMSG, 1, EPIPE) }, 1, 1000, -EPIPE, B | W, ABORTED },
+		{ { FI_FAIL_FOR(FI_SENDMSG, 1, EAGAIN, 2000) }, 1, 100, -ETIMEDOUT, B | W, ABORTED },
+		{ { FI_FAIL_FOR(FI_SENDMSG, 1, EAGAIN, 2000) }, 1, 0, -EAGAIN, B | W, ABORTED },
+	};
+#undef W
+#undef B
+#undef C
+	fdpass_response *resp = make_response();
+	char path[300];
+	int lfd;
+	size_t c;
+
+	ft_path(state, "backend.sock", path, sizeof(path));
+	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
+	assert_true(lfd >= 0);
+	for (c = 0; c < ARRAY_SIZE(cases); c++) {
+		int client, front, fds, sv[2], r;
+		unsigned result = 77;
+		struct stat st;
+
+		tl_socketpair(SOCK_STREAM, sv);
+		client = sv[0];
+		front = sv[1];
+		assert_int_equal(fstat(front, &st), 0);
+		fds = tl_count_fds();
+		fi_arm("fdpass_handoff2", cases[c].rules, (size_t)cases[c].nrules);
+		r = fdpass_handoff2(path, front, NULL, resp, NULL, 0, cases[c].timeout, &result);
+		fi_disarm();
+		if (r != cases[c].expect || result != cases[c].result)
+			fail_msg("case %zu: %d with result %#x, expected %d with %#x", c, r, result,
+				 cases[c].expect, cases[c].result);
+		assert_true(fi_hits() > 0);
+		assert_int_equal(tl_count_fds(), fds);
+		assert_same_inode(front, &st);
+		switch (cases[c].outcome) {
+		case SERVED:
+		case ABORTED:
+			client_got_head(client);
+			if (cases[c].outcome == SERVED)
+				backend_gets(lfd, front, NULL);
+			else
+				backend_gets_nothing(lfd);
+			break;
+		case NOT_STARTED:
+			assert_nothing_to_read(client);
+			no_connection(lfd);
+			break;
+		case NOT_SENT:
+			if (cases[c].rules[0].action == FI_SHORT)
+				assert_int_equal(read_head(client, (char[64]){ 0 }, 64), 5);
+			else
+				assert_nothing_to_read(client);
+			backend_gets_nothing(lfd);
+			break;
+		}
+		no_connection(lfd);
+		close(client);
+		close(front);
+	}
+
+	/* A metadata message that cannot be built, or whose rest cannot follow. */
+	{
+		fdpass_meta *m = ft_meta(META_DATA);
+		unsigned result;
+		int sv[2], conn, got[2];
+		fdpass_meta *in = NULL;
+		size_t n = 2;
+
+		tl_socketpair(SOCK_STREAM, sv);
+		FI_ARM("fdpass_handoff2", FI_FAIL_NTH(FI_ALLOC, 2, ENOMEM));
+		assert_int_equal(fdpass_handoff2(path, sv[1], NULL, resp, m, 0, 1000, &result),
+				 -ENOMEM);
+		fi_disarm();
+		assert_int_equal(result, FDPASS_HANDOFF_CLIENT_WRITTEN);
+		client_got_head(sv[0]);
+		backend_gets_nothing(lfd);
+
+		FI_ARM("fdpass_handoff2",
+		       FI_SHORT_NTH(FI_SENDMSG, 1, 3),
+		       FI_FAIL_NTH(FI_SENDMSG, 2, ENOBUFS),
+		       FI_FAIL_FROM(FI_SEND, 2, EPIPE));
+		assert_int_equal(fdpass_handoff2(path, sv[1], NULL, resp, m, 0, 1000, &result),
+				 -ECONNABORTED);
+		fi_disarm();
+		assert_int_equal(result,
+				 FDPASS_HANDOFF_FAILED_BACKEND | FDPASS_HANDOFF_CLIENT_WRITTEN);
+		client_got_head(sv[0]);
+		conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		assert_true(conn >= 0);
+		assert_int_equal(fdpass_recv_meta(conn, got, &n, &in, 0, 0, 1000), -ECONNRESET);
+		close(conn);
+		fdpass_meta_free(m);
+		socketpair_close(sv);
+	}
+	no_connection(lfd);
+	fdpass_response_free(resp);
+	close(lfd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2015,6 +2276,8 @@ int main(void)
 		FI_TEST(test_backend_new_faults),
 		FI_TEST(test_backend_recv_faults),
 		FI_TEST(test_alloc_sweeps),
+		FI_TEST(test_write_all2_counts),
+		FI_TEST(test_handoff2_faults),
 	};
 	int r;
 
