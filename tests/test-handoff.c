@@ -2411,6 +2411,21 @@ static void test_timeout_zero_rule(void **state)
 	fdpass_backend_free(b);
 }
 
+/* A NULL backend still sets the outputs, as documented: -1 and NULL. */
+static void test_backend_null_sets_outputs(void **state)
+{
+	fdpass_meta *meta = (fdpass_meta *)&meta;
+	int fd = 7;
+
+	(void)state;
+	assert_int_equal(fdpass_backend_recv(NULL, &fd, 0), -EINVAL);
+	assert_int_equal(fd, -1);
+	fd = 7;
+	assert_int_equal(fdpass_backend_recv_meta(NULL, &fd, &meta, 0), -EINVAL);
+	assert_int_equal(fd, -1);
+	assert_null(meta);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2456,6 +2471,7 @@ int main(void)
 		TL_DIR_TEST(test_handoff2_one_deadline),
 		TL_DIR_TEST(test_flusher_timeout_values),
 		TL_DIR_TEST(test_timeout_zero_rule),
+		TL_DIR_TEST(test_backend_null_sets_outputs),
 	};
 
 	/* A raised SIGPIPE must end the program, so that it is seen. */
