@@ -695,21 +695,27 @@ static void test_handoff_stale_socket(void **state)
 	close(client);
 }
 
-static void test_handoff_wrong_socket_type(void **state)
+/* A packet listener at where: fdpass_handoff says -EPROTOTYPE before any flush. */
+static void assert_packet_listener_refused(const char *where)
 {
-	char path[300];
-	int client, front, lfd;
+	int client, front, lfd = fdpass_listen(where, -1, FDPASS_SEQPACKET | FDPASS_NONBLOCK);
 
-	/* A packet listener: the stream connect is refused before any flush. */
-	tl_path_in(path, sizeof(path), state, "packet.sock");
-	lfd = fdpass_listen(path, -1, FDPASS_SEQPACKET | FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
 	tcp_pair(&client, &front);
-	assert_int_equal(fdpass_handoff(path, front, NULL, NULL, 1000), -EPROTOTYPE);
+	assert_int_equal(fdpass_handoff(where, front, NULL, NULL, 1000), -EPROTOTYPE);
 	assert_no_connection(lfd);
 	assert_caller_can_answer(front, client);
 	close(client);
 	close(lfd);
+}
+
+static void test_handoff_wrong_socket_type(void **state)
+{
+	char path[300];
+
+	/* A packet listener: the stream connect is refused before any flush. */
+	tl_path_in(path, sizeof(path), state, "packet.sock");
+	assert_packet_listener_refused(path);
 }
 
 static void test_handoff_backlog_full(void **state)
@@ -953,6 +959,27 @@ static int kill_backend_flusher(int client_fd, const fdpass_response *resp, void
 	return 0;
 }
 
+/*
+ * A backend child that accepts and waits to be killed, and the provider
+ * name that flushes and then kills it. ready[0] and accepted[0] stay open
+ * for the caller to close.
+ */
+static void start_dying_backend(const char *path, struct dying_job *job, struct killer *k,
+				int ready[2], int accepted[2], const char *provider)
+{
+	make_pipe(ready);
+	make_pipe(accepted);
+	job->path = path;
+	job->ready_w = ready[1];
+	job->accepted_w = accepted[1];
+	k->pid = tl_fork(accept_and_wait_child, job);
+	k->accepted_r = accepted[0];
+	close(ready[1]);
+	close(accepted[1]);
+	assert_int_equal(get_byte(ready[0], 5000), 0);
+	assert_int_equal(fdpass_flusher_register(provider, kill_backend_flusher, k), 0);
+}
+
 static void test_handoff_backend_dies_before_send(void **state)
 {
 	char path[300], out[1024];
@@ -961,18 +988,7 @@ static void test_handoff_backend_dies_before_send(void **state)
 	int ready[2], accepted[2], client, front;
 
 	tl_path_in(path, sizeof(path), state, "dying.sock");
-	make_pipe(ready);
-	make_pipe(accepted);
-	job.path = path;
-	job.ready_w = ready[1];
-	job.accepted_w = accepted[1];
-	k.pid = tl_fork(accept_and_wait_child, &job);
-	k.accepted_r = accepted[0];
-	close(ready[1]);
-	close(accepted[1]);
-	assert_int_equal(get_byte(ready[0], 5000), 0);
-	assert_int_equal(fdpass_flusher_register("test-kill-backend", kill_backend_flusher, &k),
-			 0);
+	start_dying_backend(path, &job, &k, ready, accepted, "test-kill-backend");
 
 	tcp_pair(&client, &front);
 	assert_int_equal(fdpass_handoff(path, front, "test-kill-backend", NULL, 2000),
@@ -1940,18 +1956,10 @@ static void test_handoff_positive_provider_result(void **state)
 static void test_handoff_abstract_packet_listener(void **state)
 {
 	char name[128];
-	int client, front, lfd;
 
 	(void)state;
 	abstract_name(name, sizeof(name), "packet");
-	lfd = fdpass_listen(name, -1, FDPASS_SEQPACKET | FDPASS_NONBLOCK);
-	assert_true(lfd >= 0);
-	tcp_pair(&client, &front);
-	assert_int_equal(fdpass_handoff(name, front, NULL, NULL, 1000), -EPROTOTYPE);
-	assert_no_connection(lfd);
-	assert_caller_can_answer(front, client);
-	close(client);
-	close(lfd);
+	assert_packet_listener_refused(name);
 }
 
 /* ---- fdpass_handoff2 --------------------------------------------------- */
@@ -2116,18 +2124,7 @@ static void test_handoff2_results(void **state)
 
 	/* The backend dies after the flush: its side, and the client has the head. */
 	unlink(path);
-	make_pipe(ready);
-	make_pipe(accepted);
-	job.path = path;
-	job.ready_w = ready[1];
-	job.accepted_w = accepted[1];
-	k.pid = tl_fork(accept_and_wait_child, &job);
-	k.accepted_r = accepted[0];
-	close(ready[1]);
-	close(accepted[1]);
-	assert_int_equal(get_byte(ready[0], 5000), 0);
-	assert_int_equal(fdpass_flusher_register("test-kill-backend2", kill_backend_flusher, &k),
-			 0);
+	start_dying_backend(path, &job, &k, ready, accepted, "test-kill-backend2");
 	tcp_pair(&client, &front);
 	err = fdpass_handoff2(path, front, "test-kill-backend2", NULL, NULL, 0, 2000, &res);
 	assert_true(err == -EPIPE || err == -ECONNRESET);

@@ -976,39 +976,45 @@ static int write_all_stops(int fd, int reader, enum fi_call call, const void *bu
 	return 1;
 }
 
-static void test_write_all_socket(void **state)
+/* fdpass_write_all, or with v2 fdpass_write_all2 (whose count lands in *written). */
+static int write_all_call(int v2, int fd, const void *buf, size_t len, int t, size_t *written)
+{
+	*written = len; /* fdpass_write_all does not tell: checked for v2 only */
+	return v2 ? fdpass_write_all2(fd, buf, len, t, written) : fdpass_write_all(fd, buf, len, t);
+}
+
+/* Short writes, EINTR, EAGAIN, errors and poll() failing on a socket. */
+static void write_all_socket_faults(int v2, int sv[2], const unsigned char *buf)
 {
 	static const int errs[] = { EPIPE, ECONNRESET, ENOBUFS, EIO };
-	unsigned char *buf = malloc(WRITE_LEN);
-	char why[256];
-	int sv[2], ok;
-	size_t i;
+	const char *site = v2 ? "fdpass_write_all2" : "fdpass_write_all";
+	size_t i, written;
 	pid_t pid;
+	int r;
 
-	(void)state;
-	assert_non_null(buf);
-	ft_fill_pattern(buf, WRITE_LEN);
-	tl_socketpair(SOCK_STREAM, sv);
 	pid = start_reader(sv[1], WRITE_LEN);
-	FI_ARM("fdpass_write_all",
+	FI_ARM(site,
 	       FI_FAIL_EVERY(FI_SEND, 2, 5, EINTR),
 	       FI_FAIL_EVERY(FI_SEND, 3, 7, EAGAIN),
 	       FI_FAIL_NTH(FI_POLL, 2, EINTR),
 	       FI_SHORT_FROM(FI_SEND, 1, 333));
-	assert_int_equal(fdpass_write_all(sv[0], buf, WRITE_LEN, 2000), 0);
+	r = write_all_call(v2, sv[0], buf, WRITE_LEN, 2000, &written);
 	fi_disarm();
+	assert_int_equal(r, 0);
+	assert_int_equal(written, WRITE_LEN);
 	assert_true(fi_hits() > WRITE_LEN / 333);
 	ft_wait_child(pid);
 	assert_nothing_to_read(sv[1]);
 
 	/* No deadline: the same. */
 	pid = start_reader(sv[1], WRITE_LEN);
-	FI_ARM("fdpass_write_all",
+	FI_ARM(site,
 	       FI_FAIL_EVERY(FI_SEND, 2, 5, EINTR),
 	       FI_FAIL_EVERY(FI_SEND, 3, 7, EAGAIN),
 	       FI_SHORT_FROM(FI_SEND, 1, 333));
-	assert_int_equal(fdpass_write_all(sv[0], buf, WRITE_LEN, -1), 0);
+	r = write_all_call(v2, sv[0], buf, WRITE_LEN, -1, &written);
 	fi_disarm();
+	assert_int_equal(r, 0);
 	ft_wait_child(pid);
 
 	for (i = 0; i < ARRAY_SIZE(errs); i++) {
@@ -1017,21 +1023,39 @@ static void test_write_all_socket(void **state)
 			FI_FAIL_NTH(FI_SEND, 2, errs[i]),
 		};
 
-		fi_arm("fdpass_write_all", rules, ARRAY_SIZE(rules));
-		assert_int_equal(fdpass_write_all(sv[0], buf, WRITE_LEN, 1000), -errs[i]);
+		fi_arm(site, rules, ARRAY_SIZE(rules));
+		r = write_all_call(v2, sv[0], buf, WRITE_LEN, 1000, &written);
 		fi_disarm();
+		assert_int_equal(r, -errs[i]);
+		if (v2)
+			assert_int_equal(written, 100);
 		assert_pattern_arrives(sv[1], 100); /* the part that went out */
 		assert_nothing_to_read(sv[1]);
 	}
 
 	/* poll() failing. */
-	FI_ARM("fdpass_write_all",
+	FI_ARM(site,
 	       FI_FAIL_NTH(FI_SEND, 1, EAGAIN),
 	       FI_FAIL_NTH(FI_POLL, 1, ENOMEM));
-	assert_int_equal(fdpass_write_all(sv[0], buf, WRITE_LEN, 1000), -ENOMEM);
+	r = write_all_call(v2, sv[0], buf, WRITE_LEN, 1000, &written);
 	fi_disarm();
+	assert_int_equal(r, -ENOMEM);
+	if (v2)
+		assert_int_equal(written, 0);
 	assert_nothing_to_read(sv[1]);
+}
 
+static void test_write_all_socket(void **state)
+{
+	unsigned char *buf = malloc(WRITE_LEN);
+	char why[256];
+	int sv[2], ok;
+
+	(void)state;
+	assert_non_null(buf);
+	ft_fill_pattern(buf, WRITE_LEN);
+	tl_socketpair(SOCK_STREAM, sv);
+	write_all_socket_faults(0, sv, buf);
 	ok = write_all_stops(sv[0], sv[1], FI_SEND, buf, why, sizeof(why));
 	free(buf);
 	socketpair_close(sv);
@@ -1221,6 +1245,33 @@ enum outcome {
 	NOT_SENT,     /* -ECONNABORTED before a byte of head: a connection that ends empty */
 };
 
+/* What the client and the backend got; first: the case's first rule. */
+static void assert_outcome(enum outcome outcome, const struct fi_rule *first, int client,
+			   int front, int lfd)
+{
+	switch (outcome) {
+	case SERVED:
+		client_got_head(client);
+		backend_gets(lfd, front, NULL);
+		break;
+	case NOT_STARTED:
+		assert_nothing_to_read(client);
+		no_connection(lfd);
+		break;
+	case NOT_SENT:
+		if (first->action == FI_SHORT)
+			assert_int_equal(read_head(client, (char[64]){ 0 }, 64), 5);
+		else
+			assert_nothing_to_read(client);
+		backend_gets_nothing(lfd);
+		break;
+	case ABORTED:
+		client_got_head(client);
+		backend_gets_nothing(lfd);
+		break;
+	}
+}
+
 static void test_handoff_faults(void **state)
 {
 	static const struct {
@@ -1276,27 +1327,7 @@ static void test_handoff_faults(void **state)
 		assert_int_equal(tl_count_fds(), fds);
 		/* The client's socket stays the caller's, whatever happened. */
 		assert_same_inode(front, &st);
-		switch (cases[c].outcome) {
-		case SERVED:
-			client_got_head(client);
-			backend_gets(lfd, front, NULL);
-			break;
-		case NOT_STARTED:
-			assert_nothing_to_read(client);
-			no_connection(lfd);
-			break;
-		case NOT_SENT:
-			if (cases[c].rules[0].action == FI_SHORT)
-				assert_int_equal(read_head(client, (char[64]){ 0 }, 64), 5);
-			else
-				assert_nothing_to_read(client);
-			backend_gets_nothing(lfd);
-			break;
-		case ABORTED:
-			client_got_head(client);
-			backend_gets_nothing(lfd);
-			break;
-		}
+		assert_outcome(cases[c].outcome, &cases[c].rules[0], client, front, lfd);
 		no_connection(lfd);
 		close(client);
 		close(front);
@@ -2046,41 +2077,15 @@ static void print_sites(void)
 /* How much went out, exactly, whatever the faults on the way. */
 static void test_write_all2_counts(void **state)
 {
-	static const int errs[] = { EPIPE, ECONNRESET, ENOBUFS, EIO };
 	unsigned char *buf = malloc(WRITE_LEN);
-	size_t written, i;
+	size_t written;
 	int sv[2], p[2];
-	pid_t pid;
 
 	(void)state;
 	assert_non_null(buf);
 	ft_fill_pattern(buf, WRITE_LEN);
 	tl_socketpair(SOCK_STREAM, sv);
-	pid = start_reader(sv[1], WRITE_LEN);
-	FI_ARM("fdpass_write_all2",
-	       FI_FAIL_EVERY(FI_SEND, 2, 5, EINTR),
-	       FI_FAIL_EVERY(FI_SEND, 3, 7, EAGAIN),
-	       FI_FAIL_NTH(FI_POLL, 2, EINTR),
-	       FI_SHORT_FROM(FI_SEND, 1, 333));
-	assert_int_equal(fdpass_write_all2(sv[0], buf, WRITE_LEN, 2000, &written), 0);
-	fi_disarm();
-	assert_int_equal(written, WRITE_LEN);
-	ft_wait_child(pid);
-
-	for (i = 0; i < ARRAY_SIZE(errs); i++) {
-		struct fi_rule rules[] = {
-			FI_SHORT_NTH(FI_SEND, 1, 100),
-			FI_FAIL_NTH(FI_SEND, 2, errs[i]),
-		};
-
-		fi_arm("fdpass_write_all2", rules, ARRAY_SIZE(rules));
-		assert_int_equal(fdpass_write_all2(sv[0], buf, WRITE_LEN, 1000, &written),
-				 -errs[i]);
-		fi_disarm();
-		assert_int_equal(written, 100);
-		assert_pattern_arrives(sv[1], 100);
-		assert_nothing_to_read(sv[1]);
-	}
+	write_all_socket_faults(1, sv, buf);
 
 	/* No room, ever: -EAGAIN at timeout 0, -ETIMEDOUT with a deadline. */
 	FI_ARM("fdpass_write_all2", FI_SHORT_NTH(FI_SEND, 1, 10), FI_FAIL_FROM(FI_SEND, 2, EAGAIN));
@@ -2090,10 +2095,6 @@ static void test_write_all2_counts(void **state)
 	assert_pattern_arrives(sv[1], 10);
 	FI_ARM("fdpass_write_all2", FI_FAIL_FOR(FI_SEND, 1, EAGAIN, 2000));
 	assert_int_equal(fdpass_write_all2(sv[0], buf, WRITE_LEN, 50, &written), -ETIMEDOUT);
-	fi_disarm();
-	assert_int_equal(written, 0);
-	FI_ARM("fdpass_write_all2", FI_FAIL_NTH(FI_SEND, 1, EAGAIN), FI_FAIL_NTH(FI_POLL, 1, ENOMEM));
-	assert_int_equal(fdpass_write_all2(sv[0], buf, WRITE_LEN, 1000, &written), -ENOMEM);
 	fi_disarm();
 	assert_int_equal(written, 0);
 	assert_nothing_to_read(sv[1]);
@@ -2179,27 +2180,7 @@ static void test_handoff2_faults(void **state)
 		assert_true(fi_hits() > 0);
 		assert_int_equal(tl_count_fds(), fds);
 		assert_same_inode(front, &st);
-		switch (cases[c].outcome) {
-		case SERVED:
-		case ABORTED:
-			client_got_head(client);
-			if (cases[c].outcome == SERVED)
-				backend_gets(lfd, front, NULL);
-			else
-				backend_gets_nothing(lfd);
-			break;
-		case NOT_STARTED:
-			assert_nothing_to_read(client);
-			no_connection(lfd);
-			break;
-		case NOT_SENT:
-			if (cases[c].rules[0].action == FI_SHORT)
-				assert_int_equal(read_head(client, (char[64]){ 0 }, 64), 5);
-			else
-				assert_nothing_to_read(client);
-			backend_gets_nothing(lfd);
-			break;
-		}
+		assert_outcome(cases[c].outcome, &cases[c].rules[0], client, front, lfd);
 		no_connection(lfd);
 		close(client);
 		close(front);
