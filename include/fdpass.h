@@ -640,11 +640,11 @@ FDPASS_PUBLIC int fdpass_write_all2(int fd, const void *buf, size_t len, int tim
 
 /*
  * fdpass_flusher_timeout - for a provider: how long it may still take, in
- * milliseconds, to give its writes (fdpass_write_all2(fd, ..., 
- * fdpass_flusher_timeout(), ...)). In a provider run by fdpass_handoff2(),
- * what is left of the hand-off's deadline (-1: none; 0: none left, or the
- * hand-off's timeout_ms is 0: write only what fits at once); in a provider
- * that runs inside such a provider through fdpass_flusher_run(), the same.
+ * milliseconds, to give its writes as their timeout_ms. In a provider run
+ * by fdpass_handoff2(), what is left of the hand-off's deadline (-1: none;
+ * 0: none left, or the hand-off's timeout_ms is 0: write only what fits at
+ * once); in a provider that runs inside such a provider through
+ * fdpass_flusher_run(), the same.
  * Everywhere else (fdpass_handoff(), fdpass_handoff_meta(), a
  * fdpass_flusher_run() of one's own, outside any provider)
  * FDPASS_FLUSH_TIMEOUT_MS. The built-in "flush" bounds its write by it.
