@@ -434,10 +434,14 @@ static int remove_if(struct place *pl, const struct stat *want, const struct soc
 		goto out;
 	}
 	r = removable(pl->priv, TAKEN_NAME, want, &taken, takenlen, flags);
-	if (r == 1)
-		r = unlinkat(pl->priv, TAKEN_NAME, 0) < 0 ? -errno : 0;
-	else if (move_noreplace(pl, TAKEN_NAME, pl->dir, pl->name) < 0 && r >= 0)
-		r = -EADDRINUSE;
+	if (r == 1 && unlinkat(pl->priv, TAKEN_NAME, 0) == 0) {
+		r = 0;
+	} else {
+		if (r == 1)
+			r = -errno;
+		if (move_noreplace(pl, TAKEN_NAME, pl->dir, pl->name) < 0 && r >= 0)
+			r = -EADDRINUSE;
+	}
 out:
 	if (lock >= 0)
 		close(lock);
@@ -465,12 +469,10 @@ static int listen_file(int fd, const char *path, const struct sockaddr_un *sa, s
 		r = -errno;
 		goto out;
 	}
-	/* Bound by path (no /proc), it may have landed elsewhere: never ours to touch. */
-	if (fstatat(pl.priv, BOUND_NAME, &own, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(own.st_mode)) {
+	/* Bound by path (no /proc), it may have landed elsewhere. */
+	if (fstatat(pl.priv, BOUND_NAME, &own, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(own.st_mode))
 		r = -EADDRINUSE;
-		goto out;
-	}
-	if (mode != -1 && fchmodat(pl.priv, BOUND_NAME, (mode_t)mode, 0) < 0)
+	else if (mode != -1 && fchmodat(pl.priv, BOUND_NAME, (mode_t)mode, 0) < 0)
 		r = -errno;
 	else if (listen(fd, SOMAXCONN) < 0)
 		r = -errno;
@@ -481,7 +483,7 @@ static int listen_file(int fd, const char *path, const struct sockaddr_un *sa, s
 			r = remove_if(&pl, NULL, sa, salen, flags);
 	}
 	if (r < 0)
-		unlinkat(pl.priv, BOUND_NAME, 0);
+		unlinkat(pl.priv, BOUND_NAME, 0); /* only we write there */
 	else if (st)
 		*st = own;
 out:
