@@ -167,16 +167,19 @@ FDPASS_EXPORT int fdpass_connect(const char *path, int flags, int timeout_ms)
 }
 
 /*
- * Is somebody listening at this address? A refused connection means the
- * socket file is stale. The probe never waits: a full backlog answers
- * EAGAIN, which also means somebody is there.
+ * Is the socket file at this address stale, with no socket bound to it any
+ * more? Connecting a datagram socket finds the socket bound to the file
+ * without queueing anything: a stream or packet socket answers EPROTOTYPE,
+ * a datagram one accepts, and only ECONNREFUSED says that none is there.
+ * So a socket between bind() and listen() is never taken for stale, and a
+ * live listener gets no connection from the probe.
  */
-static int address_is_stale(const struct sockaddr_un *sa, socklen_t salen, int flags)
+static int address_is_stale(const struct sockaddr_un *sa, socklen_t salen)
 {
-	int fd = new_socket(flags, 1), stale;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), stale;
 
 	if (fd < 0)
-		return fd;
+		return -errno;
 	stale = connect(fd, (const struct sockaddr *)sa, salen) < 0 && errno == ECONNREFUSED;
 	close(fd);
 	return stale;
@@ -191,11 +194,11 @@ static int address_is_stale(const struct sockaddr_un *sa, socklen_t salen, int f
  * the library removes from the directory is first moved into the private
  * directory and checked there.
  */
-#define BOUND_NAME "s" /* our socket, until it is moved into place */
+#define BOUND_NAME ".sock" /* our socket, until it is moved into place */
 #define TAKEN_NAME "t" /* an entry taken from the directory, to check it */
 
-/* The longest another caller may hold the directory while it removes a file. */
-#define LOCK_WAIT_MS 2000
+/* How long to wait for another caller that removes a file in the directory. */
+#define LOCK_WAIT_MS 1000
 
 struct place {
 	char dir_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -358,41 +361,39 @@ static int move_noreplace(const struct place *pl, const char *oname, int nfd, co
 }
 
 /*
- * Removals in one directory are serialised among the library's callers: one
- * must not take a file to check it while another has just put its own socket
- * there. A directory we cannot read (or lock) goes unserialised. 0 with
- * *lock an fd to close, or -1; -EADDRINUSE if the lock stayed taken.
+ * Removals in one directory are serialised among the library's callers, so
+ * that none takes a file to check it just as another has put its own socket
+ * there (and then may not be able to put it back). Anyone who may read the
+ * directory can hold the lock, so it is a courtesy: after LOCK_WAIT_MS, and
+ * in a directory we cannot read or lock, the call goes on without it.
+ * Returns the fd holding the lock, or -1.
  */
-static int lock_dir(const struct place *pl, int *lock)
+static int lock_dir(const struct place *pl)
 {
 	const struct timespec ms = { 0, 1000000 };
 	struct fdp_deadline dl;
+	int fd = openat(pl->dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	*lock = openat(pl->dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*lock < 0)
-		return 0;
+	if (fd < 0)
+		return -1;
 	fdp_deadline_init(&dl, LOCK_WAIT_MS);
-	while (flock(*lock, LOCK_EX | LOCK_NB) < 0) {
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK || fdp_deadline_left(&dl) == 0) {
-			int busy = errno == EWOULDBLOCK;
-
-			close(*lock);
-			*lock = -1;
-			return busy ? -EADDRINUSE : 0;
+			close(fd);
+			return -1;
 		}
 		nanosleep(&ms, NULL);
 	}
-	return 0;
+	return fd;
 }
 
 /*
  * May the entry name of dirfd go? 1 if it is the file *want or, want NULL,
- * a socket that a socket of type flags finds nobody listening on at sa;
- * 0 if there is no entry; -EEXIST for another file, -EADDRINUSE for a live
- * socket, or an error.
+ * a stale socket file (probed at sa); 0 if there is no entry; -EEXIST for
+ * another file, -EADDRINUSE for a socket in use, or an error.
  */
 static int removable(int dirfd, const char *name, const struct stat *want,
-		     const struct sockaddr_un *sa, socklen_t salen, int flags)
+		     const struct sockaddr_un *sa, socklen_t salen)
 {
 	struct stat st;
 	int stale;
@@ -403,7 +404,7 @@ static int removable(int dirfd, const char *name, const struct stat *want,
 		return -EEXIST;
 	if (want)
 		return same_file(&st, want) ? 1 : -EEXIST;
-	stale = address_is_stale(sa, salen, flags);
+	stale = address_is_stale(sa, salen);
 	return stale < 0 ? stale : stale ? 1 : -EADDRINUSE;
 }
 
@@ -417,23 +418,21 @@ static int removable(int dirfd, const char *name, const struct stat *want,
  * if removed or if nothing was there, or removable()'s error.
  */
 static int remove_if(struct place *pl, const struct stat *want, const struct sockaddr_un *sa,
-		     socklen_t salen, int flags)
+		     socklen_t salen)
 {
 	struct sockaddr_un taken;
 	socklen_t takenlen = 0;
-	int lock, r;
+	int lock = lock_dir(pl), r = 0;
 
-	if ((r = lock_dir(pl, &lock)) < 0)
-		return r;
 	if (!want && (r = private_address(pl, TAKEN_NAME, &taken, &takenlen)) < 0)
 		goto out;
-	if ((r = removable(pl->dir, pl->name, want, sa, salen, flags)) != 1)
+	if ((r = removable(pl->dir, pl->name, want, sa, salen)) != 1)
 		goto out;
 	if (renameat(pl->dir, pl->name, pl->priv, TAKEN_NAME) < 0) {
 		r = errno == ENOENT ? 0 : -errno;
 		goto out;
 	}
-	r = removable(pl->priv, TAKEN_NAME, want, &taken, takenlen, flags);
+	r = removable(pl->priv, TAKEN_NAME, want, &taken, takenlen);
 	if (r == 1 && unlinkat(pl->priv, TAKEN_NAME, 0) == 0) {
 		r = 0;
 	} else {
@@ -454,7 +453,7 @@ out:
  * socket file's device and inode.
  */
 static int listen_file(int fd, const char *path, const struct sockaddr_un *sa, socklen_t salen,
-		       int mode, int flags, struct stat *st)
+		       int mode, struct stat *st)
 {
 	struct sockaddr_un bound;
 	socklen_t boundlen;
@@ -480,7 +479,7 @@ static int listen_file(int fd, const char *path, const struct sockaddr_un *sa, s
 		if (++tries > 3)
 			r = -EADDRINUSE; /* the file kept coming back */
 		else
-			r = remove_if(&pl, NULL, sa, salen, flags);
+			r = remove_if(&pl, NULL, sa, salen);
 	}
 	if (r < 0)
 		unlinkat(pl.priv, BOUND_NAME, 0); /* only we write there */
@@ -504,7 +503,7 @@ int fdp_listen(const char *path, int mode, int flags, struct stat *st)
 	if ((fd = new_socket(flags, flags & FDPASS_NONBLOCK)) < 0)
 		return fd;
 	if (sa.sun_path[0] != '\0')
-		r = listen_file(fd, path, &sa, salen, mode, flags, st);
+		r = listen_file(fd, path, &sa, salen, mode, st);
 	else if (bind(fd, (const struct sockaddr *)&sa, salen) < 0 || listen(fd, SOMAXCONN) < 0)
 		r = -errno;
 	return r < 0 ? close_with(fd, r) : fd;
@@ -523,7 +522,7 @@ int fdp_unlink_if_same(const char *path, const struct stat *st)
 	if (strlen(path) >= sizeof(pl.dir_path))
 		return -ENAMETOOLONG;
 	if ((r = place_open(&pl, path)) == 0 && (r = private_make(&pl)) == 0)
-		r = remove_if(&pl, st, NULL, 0, 0);
+		r = remove_if(&pl, st, NULL, 0);
 	place_close(&pl);
 	return r;
 }
