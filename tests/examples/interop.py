@@ -36,6 +36,8 @@ import tempfile
 import threading
 import time
 
+import unixdiag
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYRECEIVER = os.path.join(HERE, 'pyreceiver.py')
 DEFAULT_BODY = b'Hello from fdpass-backend\n'
@@ -118,16 +120,8 @@ def pid_listens_tcp(pid, port):
 
 
 def pid_listens_unix(pid, path):
-    """True if process pid holds a unix socket listening at path."""
-    mine = _socket_inodes(pid)
-    with open('/proc/net/unix') as f:
-        next(f)
-        for line in f:
-            fields = line.split(None, 7)
-            if len(fields) == 8 and fields[7].rstrip('\n') == path \
-                    and int(fields[3], 16) & 0x10000 and fields[6] in mine:
-                return True
-    return False
+    """True if process pid holds a unix socket listening on the socket file at path."""
+    return unixdiag.listens(path, pid)
 
 
 def pids_with_arg(text):
