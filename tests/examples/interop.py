@@ -87,24 +87,9 @@ def short(b, n=200):
 
 # ---------------------------------------------------------------- /proc
 
-def _socket_inodes(pid):
-    inodes = set()
-    try:
-        for fd in os.listdir('/proc/%d/fd' % pid):
-            try:
-                link = os.readlink('/proc/%d/fd/%s' % (pid, fd))
-            except OSError:
-                continue
-            if link.startswith('socket:['):
-                inodes.add(link[8:-1])
-    except OSError:
-        pass
-    return inodes
-
-
 def pid_listens_tcp(pid, port):
     """True if process pid holds a TCP socket listening on port."""
-    mine = _socket_inodes(pid)
+    mine = unixdiag.socket_inodes(pid)
     for table in ('/proc/net/tcp', '/proc/net/tcp6'):
         try:
             with open(table) as f:
@@ -112,7 +97,7 @@ def pid_listens_tcp(pid, port):
                 for line in f:
                     fields = line.split()
                     if fields[3] == '0A' and int(fields[1].rsplit(':', 1)[1], 16) == port \
-                            and fields[9] in mine:
+                            and int(fields[9]) in mine:
                         return True
         except OSError:
             pass

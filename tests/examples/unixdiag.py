@@ -60,7 +60,8 @@ def _listeners():
                 off += (length + 3) & ~3
 
 
-def _socket_inodes(pid):
+def socket_inodes(pid):
+    """Inodes of the sockets process pid holds."""
     inodes = set()
     try:
         for fd in os.listdir('/proc/%d/fd' % pid):
@@ -91,7 +92,7 @@ def _abstract_listeners(name):
 def listens(path, pid=None):
     """True if a listening socket (of process pid, if given) is bound to
     the file at path, or to the abstract name path ("@name")."""
-    mine = _socket_inodes(pid) if pid is not None else None
+    mine = socket_inodes(pid) if pid is not None else None
     if path.startswith('@'):
         return any(mine is None or ino in mine for ino in _abstract_listeners(path))
     try:

@@ -1465,12 +1465,13 @@ static void drain(int lfd)
 }
 
 /*
- * The private directories left in the test's directory: their count. With
- * aside, the one holding a file "t" is named there. All are removed.
+ * The private directories in the test's directory: their count. With
+ * aside, the path of a file "t" in one of them is stored there; with
+ * remove, they are removed.
  */
-static int private_dirs(void **state, char *aside, size_t size)
+static int private_dirs(void **state, char *aside, size_t size, int remove)
 {
-	char dir[300], sub[600];
+	char dir[300], sub[600], t[620];
 	struct dirent *e;
 	DIR *d;
 	int n = 0;
@@ -1480,32 +1481,16 @@ static int private_dirs(void **state, char *aside, size_t size)
 	assert_non_null(d);
 	while ((e = readdir(d)))
 		if (!strncmp(e->d_name, ".fdpass-", 8)) {
-			snprintf(sub, sizeof(sub), "%s%s/t", dir, e->d_name);
-			if (aside && access(sub, F_OK) == 0)
-				snprintf(aside, size, "%s", sub);
+			snprintf(sub, sizeof(sub), "%s%s", dir, e->d_name);
+			snprintf(t, sizeof(t), "%s/t", sub);
+			if (aside && access(t, F_OK) == 0)
+				snprintf(aside, size, "%s", t);
+			if (remove)
+				tl_rmdir(sub);
 			n++;
 		}
 	closedir(d);
 	return n;
-}
-
-static void remove_private_dirs(void **state)
-{
-	char dir[300], sub[600];
-	struct dirent *e;
-	DIR *d;
-
-	ft_path(state, "", dir, sizeof(dir));
-	d = opendir(dir);
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, ".fdpass-", 8)) {
-			snprintf(sub, sizeof(sub), "%s%s/t", dir, e->d_name);
-			unlink(sub);
-			snprintf(sub, sizeof(sub), "%s%s", dir, e->d_name);
-			assert_int_equal(rmdir(sub), 0);
-		}
-	closedir(d);
 }
 
 static void test_listen_faults(void **state)
@@ -1609,9 +1594,9 @@ static void test_listen_faults(void **state)
 			break;
 		}
 		aside[0] = '\0';
-		if (private_dirs(state, aside, sizeof(aside)) != cases[c].left)
+		if (private_dirs(state, aside, sizeof(aside), 0) != cases[c].left)
 			fail_msg("case %zu: private directories left: %d, expected %d", c,
-				 private_dirs(state, NULL, 0), cases[c].left);
+				 private_dirs(state, NULL, 0, 0), cases[c].left);
 		if (cases[c].after == ASIDE) {
 			assert_int_equal(lstat(aside, &st), 0);
 			assert_true(st.st_dev == was.st_dev && st.st_ino == was.st_ino);
@@ -1620,7 +1605,7 @@ static void test_listen_faults(void **state)
 		} else if (lfd >= 0) {
 			reaches(path, lfd);
 		}
-		remove_private_dirs(state);
+		private_dirs(state, NULL, 0, 1);
 		assert_int_equal(tl_count_fds(), fds);
 		if (lfd >= 0)
 			close(lfd);
@@ -1662,7 +1647,7 @@ static void test_backend_free_faults(void **state)
 			assert_true(st.st_dev == was.st_dev && st.st_ino == was.st_ino);
 			assert_int_equal(unlink(path), 0);
 		}
-		assert_int_equal(private_dirs(state, NULL, 0), 0);
+		assert_int_equal(private_dirs(state, NULL, 0, 0), 0);
 	}
 }
 
