@@ -11,21 +11,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <pwd.h>
-#include <limits.h>
 #include <sched.h>
-#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fdpass.h>
@@ -419,6 +421,93 @@ static void test_listen_mode_goes_to_own_socket_only(void **state)
 	assert_true(listening > 0);
 }
 
+/* ---- without /proc ---- */
+
+/* Any entry of dir whose name begins with prefix? */
+static int has_entry(const char *dir, const char *prefix)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int found = 0;
+
+	while (d && (e = readdir(d)))
+		found |= !strncmp(e->d_name, prefix, strlen(prefix));
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/*
+ * In a mount namespace of its own, with an empty tmpfs over /proc: the
+ * private directory is reached by its path. 0, 77 if /proc cannot be
+ * hidden, or the number of the check that failed.
+ */
+static int listen_without_proc(void *arg)
+{
+	const char *dir = arg;
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	char path[320], longdir[300], prefix[300];
+	struct stat st;
+	int fd;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("none", "/proc", "tmpfs", 0, NULL) < 0)
+		return 77;
+	if (access("/proc/self/fd", F_OK) == 0)
+		return 77;
+	snprintf(path, sizeof(path), "%s/np.sock", dir);
+	fd = fdpass_listen(path, 0640, FDPASS_NONBLOCK);
+	if (fd < 0)
+		return 1;
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || (st.st_mode & 07777) != 0640)
+		return 2;
+	/* Bound by the private directory's path. */
+	snprintf(prefix, sizeof(prefix), "%s/.fdpass-", dir);
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 ||
+	    strncmp(sa.sun_path, prefix, strlen(prefix)) || !strstr(sa.sun_path, "/.sock"))
+		return 3;
+	if (!reaches(path, fd, 0))
+		return 4;
+	close(fd);
+	/* Stale now: replaced, the stale file checked in the private directory. */
+	fd = fdpass_listen(path, 0600, FDPASS_NONBLOCK);
+	if (fd < 0 || !reaches(path, fd, 0))
+		return 5;
+	close(fd);
+	unlink(path);
+	/* A directory whose private directory's path does not fit in sun_path. */
+	snprintf(longdir, sizeof(longdir), "%s/%0*d", dir, (int)(90 - strlen(dir) - 1), 0);
+	if (mkdir(longdir, 0700) < 0)
+		return 6;
+	snprintf(path, sizeof(path), "%s/a", longdir);
+	if (fdpass_listen(path, 0600, 0) != -ENAMETOOLONG)
+		return 7;
+	if (has_entry(dir, ".fdpass-") || has_entry(longdir, ".fdpass-") || has_entry(longdir, "a"))
+		return 8;
+	return 0;
+}
+
+static void test_listen_without_proc(void **state)
+{
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0) {
+		print_message("skipped: needs root to hide /proc in a mount namespace\n");
+		skip();
+	}
+	pid = tl_fork(listen_without_proc, (void *)tl_dir_path(state));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		print_message("skipped: cannot mount over /proc in a mount namespace\n");
+		skip();
+	}
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("check %d failed", WEXITSTATUS(status));
+}
+
 /* ---- issue 14: racing callers, exactly one wins ---- */
 
 /*
@@ -718,6 +807,7 @@ int main(void)
 	struct statfs fs;
 	const struct CMUnitTest tests[] = {
 		TL_DIR_TEST(test_listen_mode_goes_to_own_socket_only),
+		TL_DIR_TEST(test_listen_without_proc),
 		TL_DIR_TEST(test_bound_socket_is_in_use),
 		TL_DIR_TEST(test_racing_listeners_one_wins),
 		TL_DIR_TEST(test_removals_spare_foreign_files),
