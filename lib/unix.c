@@ -465,7 +465,8 @@ static int listen_file(int fd, const char *path, const struct sockaddr_un *sa, s
 	    (r = private_address(&pl, BOUND_NAME, &bound, &boundlen)) < 0)
 		goto out;
 	if (bind(fd, (const struct sockaddr *)&bound, boundlen) < 0) {
-		r = -errno;
+		/* ENOENT: another writer of the directory removed the private one. */
+		r = errno == ENOENT ? -EADDRINUSE : -errno;
 		goto out;
 	}
 	/* Bound by path (no /proc), it may have landed elsewhere. */

@@ -1512,6 +1512,8 @@ static void test_listen_faults(void **state)
 		{ FRESH, { FI_FAIL_NTH(FI_OPENAT, 1, ENOENT) }, 1, 1, OURS, 1, 0 },
 		{ FRESH, { FI_FAIL_NTH(FI_OPENAT, 1, EMFILE) }, 1, -EMFILE, GONE, 0, 0 },
 		{ FRESH, { FI_FAIL_NTH(FI_BIND, 1, EACCES) }, 1, -EACCES, GONE, 0, 0 },
+		/* The private directory removed by another user before bind(). */
+		{ FRESH, { FI_FAIL_NTH(FI_BIND, 1, ENOENT) }, 1, -EADDRINUSE, GONE, 0, 0 },
 		/* Bound somewhere else than in the private directory. */
 		{ FRESH, { FI_FAIL_NTH(FI_FSTATAT, 1, ENOENT) }, 1, -EADDRINUSE, GONE, 0, 0 },
 		{ FRESH, { FI_FAIL_NTH(FI_FCHMODAT, 1, EPERM) }, 1, -EPERM, GONE, 0, 0 },
