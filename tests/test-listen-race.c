@@ -818,9 +818,9 @@ int main(void)
 	};
 
 	/*
-	 * A private directory costs fdpass_listen a mkdir and a rmdir: about
-	 * 20 us on tmpfs (where /run is), but some ms on an ext4 mounted with
-	 * discard. Race on tmpfs if there is one, to get through more rounds.
+	 * A private directory costs fdpass_listen a mkdir and a rmdir: cheap on
+	 * tmpfs (where /run is), up to milliseconds on a disk file system that
+	 * is busy. Race on tmpfs if there is one, to get through more rounds.
 	 */
 	if (statfs("/dev/shm", &fs) == 0 && fs.f_type == TMPFS_MAGIC && access("/dev/shm", W_OK) == 0)
 		setenv("TMPDIR", "/dev/shm", 1);
