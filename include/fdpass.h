@@ -207,19 +207,33 @@ FDPASS_PUBLIC int fdpass_connect(const char *path, int flags, int timeout_ms);
 
 /*
  * fdpass_listen - create an AF_UNIX socket listening at path ('@' as for
- * fdpass_connect()). A stale socket file left by a listener that is gone is
- * replaced; a live listener is never taken over; a file that is not a
- * socket is never removed. If mode is not -1 the socket file gets that mode
- * (for example 0660) before anyone can connect to it.
+ * fdpass_connect()). A stale socket file, to which no socket is bound any
+ * more, is replaced; a socket file in use is never taken over; a file that
+ * is not a socket is never removed. If mode is not -1 the socket file gets
+ * that mode (for example 0660) before anyone can connect to it.
+ *
+ * The socket is bound in a private directory made for the call in path's
+ * directory, given its mode and made to listen there, and only then moved
+ * to path by a rename that never replaces anything: whatever other users
+ * who may write the directory do meanwhile, the mode goes to this socket
+ * file only, and path appears only once it is ready. The address the
+ * socket was bound with (getsockname(2), /proc/net/unix) is therefore not
+ * path. See fdpass_listen(3) for what a shared directory may hold.
  *
  * flags: FDPASS_SEQPACKET, FDPASS_NONBLOCK (non-blocking listening socket).
  *
+ * It does not wait, except, when it replaces a stale file, for up to 1 s
+ * while another caller removes a file in the same directory.
+ *
  * Returns the listening socket (close-on-exec), or a negative errno:
- *   -EADDRINUSE    a live listener is there already;
+ *   -EADDRINUSE    a socket file in use is there already (or the directory
+ *                  kept changing while the call worked);
  *   -EEXIST        path exists and is not a socket;
- *   -ENAMETOOLONG  path does not fit in sun_path;
+ *   -ENAMETOOLONG  path does not fit in sun_path (or, without /proc, the
+ *                  private directory's path does not);
  *   -EINVAL        path is NULL or empty, bad mode or bad flags;
- * or whatever socket(2), bind(2), chmod(2) or listen(2) reports.
+ * or whatever socket(2), mkdir(2), bind(2), chmod(2), listen(2),
+ * rename(2), link(2) or unlink(2) reports (-EACCES, -ENOSPC, ...).
  */
 FDPASS_PUBLIC int fdpass_listen(const char *path, int mode, int flags);
 
@@ -443,7 +457,7 @@ FDPASS_PUBLIC int fdpass_handoff(const char *backend, int client_fd, const char 
  * does (the listening socket is always non-blocking) and return the backend
  * in *backend: 0, or fdpass_listen()'s errors, -ENOMEM, -EINVAL.
  * fdpass_backend_free() then removes the socket file, if it is still the
- * one the backend made.
+ * one the backend made (checked where nobody else can change it).
  * fdpass_backend_adopt: the same around a listening socket the caller made
  * (socket activation), which it makes non-blocking; the backend owns it
  * from then on, even on failure.

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "fdpass.h"
@@ -62,6 +63,18 @@ int fdp_wait(int fd, short events, const struct fdp_deadline *d);
 
 /* Close every fd of fds[0..n-1], keeping errno. */
 void fdp_close_all(const int *fds, size_t n);
+
+/* ---- unix.c ---- */
+
+/* fdpass_listen(); for a socket file, *st (if not NULL) gets its device and inode. */
+int fdp_listen(const char *path, int mode, int flags, struct stat *st);
+
+/*
+ * Remove the socket file at path only if it is the one st describes (same
+ * device and inode), however the directory changes meanwhile. 0 if it was
+ * removed or is not there, -EEXIST if another file is there, or an error.
+ */
+int fdp_unlink_if_same(const char *path, const struct stat *st);
 
 /* ---- transport.c ---- */
 

@@ -12,6 +12,7 @@
  * nothing (run under valgrind and ASan for the memory; the fd-leak check of
  * every test for the fds).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1452,62 +1453,235 @@ static void test_connect_faults(void **state)
 	unlink(path);
 }
 
+/* What is at a socket file's path before the call, and what must be there after it. */
+enum before { FRESH, STALE, LIVE };
+enum after {
+	GONE,  /* nothing */
+	OURS,  /* the new listener, with mode 0600 */
+	SAME,  /* the file that was there before */
+	ASIDE, /* nothing: the file that was there is kept in the private directory */
+};
+
+/* A socket file nobody listens on. */
+static void make_stale(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0 && strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+}
+
+/* lfd takes a connection made to path. */
+static void reaches(const char *path, int lfd)
+{
+	int c = fdpass_connect(path, 0, 1000), conn;
+
+	assert_true(c >= 0);
+	conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(conn >= 0);
+	close(conn);
+	close(c);
+}
+
+/* Accept and close what waits on a non-blocking listener (the calls' probes). */
+static void drain(int lfd)
+{
+	int conn;
+
+	while ((conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0)
+		close(conn);
+}
+
+/*
+ * The private directories in the test's directory: their count. With
+ * aside, the path of a file "t" in one of them is stored there; with
+ * remove, they are removed.
+ */
+static int private_dirs(void **state, char *aside, size_t size, int remove)
+{
+	char dir[300], sub[600], t[620];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	ft_path(state, "", dir, sizeof(dir));
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, ".fdpass-", 8)) {
+			snprintf(sub, sizeof(sub), "%s%s", dir, e->d_name);
+			snprintf(t, sizeof(t), "%s/t", sub);
+			if (aside && access(t, F_OK) == 0)
+				snprintf(aside, size, "%s", t);
+			if (remove)
+				tl_rmdir(sub);
+			n++;
+		}
+	closedir(d);
+	return n;
+}
+
 static void test_listen_faults(void **state)
 {
 	static const struct {
+		enum before before;
 		struct fi_rule rules[2];
-		int nrules, expect;
+		int nrules, expect; /* expect 1: listening */
+		enum after after;
+		int left;          /* private directories left */
+		int min_ms;
 	} cases[] = {
-		{ { FI_FAIL_NTH(FI_SOCKET, 1, EMFILE) }, 1, -EMFILE },
-		{ { FI_FAIL_NTH(FI_BIND, 1, EACCES) }, 1, -EACCES },
-		{ { FI_FAIL_NTH(FI_LISTEN, 1, ENOBUFS) }, 1, -ENOBUFS },
-		/* A socket file that vanishes between bind and lstat: tried again. */
-		{ { FI_FAIL_N(FI_BIND, 1, 2, EADDRINUSE) }, 1, 0 },
-		{ { FI_FAIL_N(FI_BIND, 1, 3, EADDRINUSE) }, 1, -EADDRINUSE },
+		{ FRESH, { FI_FAIL_NTH(FI_SOCKET, 1, EMFILE) }, 1, -EMFILE, GONE, 0, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_MKDIRAT, 1, EACCES) }, 1, -EACCES, GONE, 0, 0 },
+		/* Names of private directories already taken: others are tried. */
+		{ FRESH, { FI_FAIL_N(FI_MKDIRAT, 1, 2, EEXIST) }, 1, 1, OURS, 0, 0 },
+		{ FRESH, { FI_FAIL_N(FI_MKDIRAT, 1, 8, EEXIST) }, 1, -EADDRINUSE, GONE, 0, 0 },
+		/* Gone before it could be opened: another is made (this one stays). */
+		{ FRESH, { FI_FAIL_NTH(FI_OPENAT, 1, ENOENT) }, 1, 1, OURS, 1, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_OPENAT, 1, EMFILE) }, 1, -EMFILE, GONE, 0, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_BIND, 1, EACCES) }, 1, -EACCES, GONE, 0, 0 },
+		/* The private directory removed by another user before bind(). */
+		{ FRESH, { FI_FAIL_NTH(FI_BIND, 1, ENOENT) }, 1, -EADDRINUSE, GONE, 0, 0 },
+		/* Bound somewhere else than in the private directory. */
+		{ FRESH, { FI_FAIL_NTH(FI_FSTATAT, 1, ENOENT) }, 1, -EADDRINUSE, GONE, 0, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_FCHMODAT, 1, EPERM) }, 1, -EPERM, GONE, 0, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_LISTEN, 1, ENOBUFS) }, 1, -ENOBUFS, GONE, 0, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_RENAMEAT2, 1, ENOSPC) }, 1, -ENOSPC, GONE, 0, 0 },
+		/* A file system without RENAME_NOREPLACE: link() instead. */
+		{ FRESH, { FI_FAIL_NTH(FI_RENAMEAT2, 1, EINVAL) }, 1, 1, OURS, 0, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_RENAMEAT2, 1, EINVAL), FI_FAIL_NTH(FI_LINKAT, 1, ENOSPC) },
+		  2, -ENOSPC, GONE, 0, 0 },
+		/* A file that is there, then gone when looked at: tried again, three times. */
+		{ FRESH, { FI_FAIL_N(FI_RENAMEAT2, 1, 3, EEXIST) }, 1, 1, OURS, 0, 0 },
+		{ FRESH, { FI_FAIL_N(FI_RENAMEAT2, 1, 4, EEXIST) }, 1, -EADDRINUSE, GONE, 0, 0 },
+		/* The private directory cannot be removed: it stays, the call succeeds. */
+		{ FRESH, { FI_FAIL_NTH(FI_UNLINKAT, 1, EBUSY) }, 1, 1, OURS, 1, 0 },
+
+		{ STALE, { { 0 } }, 0, 1, OURS, 0, 0 },
+		{ STALE, { FI_FAIL_NTH(FI_SOCKET, 2, EMFILE) }, 1, -EMFILE, SAME, 0, 0 },
+		/* No lock (unreadable directory, file system without flock): unserialised. */
+		{ STALE, { FI_FAIL_NTH(FI_OPENAT, 2, EACCES) }, 1, 1, OURS, 0, 0 },
+		{ STALE, { FI_FAIL_NTH(FI_FLOCK, 1, ENOLCK) }, 1, 1, OURS, 0, 0 },
+		/* Another caller holds the lock for a while; or for ever: waited for 1 s. */
+		{ STALE, { FI_FAIL_FOR(FI_FLOCK, 1, EWOULDBLOCK, 300) }, 1, 1, OURS, 0, 300 },
+		{ STALE, { FI_FAIL_FROM(FI_FLOCK, 1, EWOULDBLOCK) }, 1, 1, OURS, 0, 1000 },
+		/* Failures while it is checked, taken, checked again and removed: it is kept. */
+		{ STALE, { FI_FAIL_NTH(FI_FSTATAT, 2, EACCES) }, 1, -EACCES, SAME, 0, 0 },
+		{ STALE, { FI_FAIL_NTH(FI_RENAMEAT, 1, EACCES) }, 1, -EACCES, SAME, 0, 0 },
+		{ STALE, { FI_FAIL_NTH(FI_FSTATAT, 3, EIO) }, 1, -EIO, SAME, 0, 0 },
+		{ STALE, { FI_FAIL_NTH(FI_UNLINKAT, 1, EPERM) }, 1, -EPERM, SAME, 0, 0 },
+		/* ...and its name taken meanwhile: it stays in the private directory. */
+		{ STALE, { FI_FAIL_NTH(FI_UNLINKAT, 1, EPERM), FI_FAIL_NTH(FI_RENAMEAT2, 2, EEXIST) },
+		  2, -EPERM, ASIDE, 1, 0 },
+
+		{ LIVE, { { 0 } }, 0, -EADDRINUSE, SAME, 0, 0 },
+		/* Taken for stale by the first probe: the second, in private, puts it back. */
+		{ LIVE, { FI_FAIL_NTH(FI_CONNECT, 1, ECONNREFUSED) }, 1, -EADDRINUSE, SAME, 0, 0 },
+		{ LIVE, { FI_FAIL_NTH(FI_CONNECT, 1, ECONNREFUSED), FI_FAIL_NTH(FI_RENAMEAT2, 2, EEXIST) },
+		  2, -EADDRINUSE, ASIDE, 1, 0 },
 	};
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char path[300];
-	struct stat st;
+	char path[300], aside[700];
+	struct stat st, was;
 	size_t c;
-	int fd, stale;
 
 	ft_path(state, "listener.sock", path, sizeof(path));
 	for (c = 0; c < ARRAY_SIZE(cases); c++) {
-		int fds = tl_count_fds();
+		int fds, fd, lfd = -1;
+		int64_t t0;
 
+		if (cases[c].before == STALE)
+			make_stale(path);
+		else if (cases[c].before == LIVE)
+			assert_true((lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK)) >= 0);
+		if (cases[c].before != FRESH)
+			assert_int_equal(lstat(path, &was), 0);
+		fds = tl_count_fds();
+		t0 = ft_now_ms();
 		fi_arm("fdpass_listen", cases[c].rules, (size_t)cases[c].nrules);
 		fd = fdpass_listen(path, 0600, 0);
 		fi_disarm();
-		if (cases[c].expect == 0) {
-			assert_true(fd >= 0);
-			close(fd);
-			assert_int_equal(unlink(path), 0);
-		} else {
-			if (fd != cases[c].expect)
-				fail_msg("case %zu: %d, expected %d", c, fd, cases[c].expect);
-			/* No socket file is left behind. */
+		if (cases[c].expect == 1 ? fd < 0 : fd != cases[c].expect)
+			fail_msg("case %zu: %d, expected %d", c, fd, cases[c].expect);
+		assert_true(fi_hits() >= (unsigned)cases[c].nrules);
+		assert_true(ft_now_ms() - t0 >= cases[c].min_ms);
+		if (lfd >= 0)
+			drain(lfd);
+		switch (cases[c].after) {
+		case GONE:
+		case ASIDE:
 			assert_int_equal(lstat(path, &st), -1);
+			break;
+		case OURS:
+			assert_int_equal(lstat(path, &st), 0);
+			assert_true(S_ISSOCK(st.st_mode));
+			assert_int_equal(st.st_mode & 07777, 0600);
+			reaches(path, fd);
+			close(fd);
+			break;
+		case SAME:
+			assert_int_equal(lstat(path, &st), 0);
+			assert_true(st.st_dev == was.st_dev && st.st_ino == was.st_ino);
+			break;
 		}
+		aside[0] = '\0';
+		if (private_dirs(state, aside, sizeof(aside), 0) != cases[c].left)
+			fail_msg("case %zu: private directories left: %d, expected %d", c,
+				 private_dirs(state, NULL, 0, 0), cases[c].left);
+		if (cases[c].after == ASIDE) {
+			assert_int_equal(lstat(aside, &st), 0);
+			assert_true(st.st_dev == was.st_dev && st.st_ino == was.st_ino);
+			if (lfd >= 0)
+				reaches(aside, lfd);
+		} else if (lfd >= 0) {
+			reaches(path, lfd);
+		}
+		private_dirs(state, NULL, 0, 1);
 		assert_int_equal(tl_count_fds(), fds);
+		if (lfd >= 0)
+			close(lfd);
+		unlink(path);
 	}
+}
 
-	/* A stale socket file, and the probe of it failing: the file stays. */
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	stale = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(stale >= 0);
-	assert_int_equal(bind(stale, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	close(stale);
-	FI_ARM("fdpass_listen", FI_FAIL_NTH(FI_SOCKET, 2, EMFILE));
-	assert_int_equal(fdpass_listen(path, -1, 0), -EMFILE);
-	fi_disarm();
-	assert_int_equal(lstat(path, &st), 0);
-	assert_true(S_ISSOCK(st.st_mode));
-	/* Without the fault it is replaced. */
-	fd = fdpass_listen(path, -1, 0);
-	assert_true(fd >= 0);
-	close(fd);
-	unlink(path);
+/* fdpass_backend_free removes its socket file only once sure it is its own. */
+static void test_backend_free_faults(void **state)
+{
+	static const struct {
+		struct fi_rule rule;
+		int removed;
+	} cases[] = {
+		{ FI_FAIL_NTH(FI_SOCKET, 1, EMFILE), 1 }, /* makes no socket: removed */
+		{ FI_FAIL_NTH(FI_MKDIRAT, 1, EACCES), 0 },
+		{ FI_FAIL_NTH(FI_FSTATAT, 1, EIO), 0 },
+		{ FI_FAIL_NTH(FI_RENAMEAT, 1, EACCES), 0 },
+		{ FI_FAIL_NTH(FI_FSTATAT, 2, EIO), 0 },
+		{ FI_FAIL_NTH(FI_UNLINKAT, 1, EPERM), 0 },
+	};
+	char path[300];
+	struct stat st, was;
+	fdpass_backend *b;
+	size_t c;
+
+	ft_path(state, "backend.sock", path, sizeof(path));
+	for (c = 0; c < ARRAY_SIZE(cases); c++) {
+		assert_int_equal(fdpass_backend_new(&b, path, 0600, 0), 0);
+		assert_int_equal(lstat(path, &was), 0);
+		fi_arm("fdpass_backend_free", &cases[c].rule, 1);
+		fdpass_backend_free(b);
+		fi_disarm();
+		assert_int_equal(fi_hits(), !cases[c].removed);
+		if (cases[c].removed) {
+			assert_int_equal(lstat(path, &st), -1);
+		} else {
+			assert_int_equal(lstat(path, &st), 0);
+			assert_true(st.st_dev == was.st_dev && st.st_ino == was.st_ino);
+			assert_int_equal(unlink(path), 0);
+		}
+		assert_int_equal(private_dirs(state, NULL, 0, 0), 0);
+	}
 }
 
 /* ---- the backend -------------------------------------------------------- */
@@ -2255,6 +2429,7 @@ int main(void)
 		FI_TEST(test_connect_faults),
 		FI_TEST(test_listen_faults),
 		FI_TEST(test_backend_new_faults),
+		FI_TEST(test_backend_free_faults),
 		FI_TEST(test_backend_recv_faults),
 		FI_TEST(test_alloc_sweeps),
 		FI_TEST(test_write_all2_counts),
