@@ -78,7 +78,7 @@ size_t tl_read_to_eof(int fd, char *buf, size_t size, int ms);
  */
 int tl_limit_fds(int room);
 
-/* A fresh temporary directory under $TMPDIR (or /tmp); tl_rmdir removes it. */
+/* A fresh temporary directory under $TMPDIR (or /tmp); tl_rmdir removes it, and all in it. */
 void tl_tmpdir(char *buf, size_t size);
 void tl_rmdir(const char *dir);
 

@@ -918,7 +918,8 @@ static void test_backend_recv(void **state)
 	both_ways(state, sc_backend_recv_frontend, 1, 0);
 }
 
-static void sc_handoff(void **state, struct run *run, int later)
+/* v2: fdpass_handoff2, whose one deadline must hold under the storm too. */
+static void sc_handoff(void **state, struct run *run, int later, int v2)
 {
 	struct full_backlog f;
 	struct peer p = { 0 };
@@ -934,7 +935,8 @@ static void sc_handoff(void **state, struct run *run, int later)
 		pid = start(acceptor, &p);
 	}
 	begin(run);
-	end(run, fdpass_handoff(f.path, sv[1], NULL, NULL, later ? 3000 : T));
+	end(run, v2 ? fdpass_handoff2(f.path, sv[1], NULL, NULL, NULL, 0, later ? 3000 : T, NULL)
+		    : fdpass_handoff(f.path, sv[1], NULL, NULL, later ? 3000 : T));
 	if (ft_wait_fd(sv[0], POLLIN, 0) > 0)
 		(void)!read(sv[0], head, 17);
 	snprintf(run->detail, sizeof(run->detail), "client got \"%.15s\", child %d, %s", head,
@@ -945,18 +947,34 @@ static void sc_handoff(void **state, struct run *run, int later)
 
 static void sc_handoff_full(void **state, struct run *run)
 {
-	sc_handoff(state, run, 0);
+	sc_handoff(state, run, 0, 0);
 }
 
 static void sc_handoff_later(void **state, struct run *run)
 {
-	sc_handoff(state, run, 1);
+	sc_handoff(state, run, 1, 0);
 }
 
 static void test_handoff(void **state)
 {
 	both_ways(state, sc_handoff_full, -ETIMEDOUT, T);
 	both_ways(state, sc_handoff_later, 0, 0);
+}
+
+static void sc_handoff2_full(void **state, struct run *run)
+{
+	sc_handoff(state, run, 0, 1);
+}
+
+static void sc_handoff2_later(void **state, struct run *run)
+{
+	sc_handoff(state, run, 1, 1);
+}
+
+static void test_handoff2(void **state)
+{
+	both_ways(state, sc_handoff2_full, -ETIMEDOUT, T);
+	both_ways(state, sc_handoff2_later, 0, 0);
 }
 
 int main(void)
@@ -978,6 +996,7 @@ int main(void)
 		SIG_TEST(test_write_all_timeout),
 		SIG_TEST(test_backend_recv),
 		SIG_TEST(test_handoff),
+		SIG_TEST(test_handoff2),
 	};
 	int r;
 
