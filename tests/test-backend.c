@@ -74,19 +74,6 @@ static void expect_tag(fdpass_backend *b, const char *tag, int timeout_ms)
 	assert_tag(fd, tag);
 }
 
-/* The backend has closed this front-end's connection (within ms). */
-static int hung_up(int sock, int ms)
-{
-	struct pollfd p = { .fd = sock, .events = POLLIN };
-	char byte;
-	ssize_t n;
-
-	if (poll(&p, 1, ms) != 1)
-		return 0;
-	n = recv(sock, &byte, 1, MSG_DONTWAIT);
-	return n == 0 || (n < 0 && errno == ECONNRESET);
-}
-
 static int readable(int fd, int ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -568,13 +555,13 @@ static void test_half_messages_hold_up_nobody(void **state)
 
 	/* The half ones: still open, then dropped at their deadlines. */
 	for (i = 0; i < K; i++)
-		assert_false(hung_up(half[i], 0));
+		assert_false(tl_hung_up(half[i], 0));
 	r = fdpass_backend_recv(b, &fd, 10000);
 	assert_int_equal(r, -ETIME);
 	assert_true(tl_now_ms() - started >= 1400);
 	for (i = 0; i < K; i++) {
 		/* Read one by one, their deadlines may be a few ms apart. */
-		while (!hung_up(half[i], 0))
+		while (!tl_hung_up(half[i], 0))
 			assert_int_equal(fdpass_backend_recv(b, &fd, 10000), -ETIME);
 		close(half[i]);
 	}
@@ -771,7 +758,7 @@ static void test_recv_fds_max_fds(void **state)
 	n = 4;
 	assert_int_equal(fdpass_backend_recv_fds(b, fds, &n, NULL, 5000), -ETOOMANYREFS);
 	assert_int_equal(n, 0);
-	assert_true(hung_up(sock, 5000));
+	assert_true(tl_hung_up(sock, 5000));
 	tl_read_to_eof(p[0], (char[8]){ 0 }, 8, 5000);
 	close(p[0]);
 	close(sock);
@@ -803,7 +790,7 @@ static void test_max_payload(void **state)
 	m = meta_with_data(big);
 	send_tag(sock, "big", m);
 	assert_int_equal(fdpass_backend_recv(b, (int[1]){ 0 }, 5000), -EMSGSIZE);
-	assert_true(hung_up(sock, 5000));
+	assert_true(tl_hung_up(sock, 5000));
 	close(sock);
 	fdpass_meta_free(m);
 	fdpass_backend_free(b);
@@ -918,7 +905,7 @@ static void test_deadlines_wake_the_poller(void **state)
 	assert_true(readable(efd, 10000));
 	assert_int_equal(fdpass_backend_recv(b, &fd, 0), -ETIME);
 	assert_true(tl_now_ms() - t0 >= 190);
-	assert_true(hung_up(half, 5000));
+	assert_true(tl_hung_up(half, 5000));
 	close(half);
 
 	/* Idle: closed quietly once the limit passes. */
@@ -928,7 +915,7 @@ static void test_deadlines_wake_the_poller(void **state)
 	assert_int_equal(fdpass_backend_recv(b, &fd, 0), -EAGAIN);
 	assert_true(readable(efd, 10000));
 	assert_int_equal(fdpass_backend_recv(b, &fd, 0), -EAGAIN);
-	assert_true(hung_up(idle, 5000));
+	assert_true(tl_hung_up(idle, 5000));
 	assert_true(tl_now_ms() - t0 >= 190);
 	close(idle);
 	fdpass_backend_free(b);
@@ -953,10 +940,10 @@ static void test_idle_timeout_counts_from_last_message(void **state)
 		if (tl_now_ms() - t0 > 2000)
 			skip(); /* too slow a machine to tell anything */
 	}
-	assert_false(hung_up(sock, 0));
+	assert_false(tl_hung_up(sock, 0));
 	/* Then silent: closed. */
 	assert_int_equal(fdpass_backend_recv(b, (int[1]){ 0 }, 2000), -ETIMEDOUT);
-	assert_true(hung_up(sock, 0));
+	assert_true(tl_hung_up(sock, 0));
 	close(sock);
 	fdpass_backend_free(b);
 }
@@ -982,8 +969,8 @@ static void test_max_connections(void **state)
 	third = frontend(path);
 	send_tag(third, "third", NULL);
 	expect_tag(b, "third", 5000);
-	assert_true(hung_up(first, 5000)); /* idle longest */
-	assert_false(hung_up(second, 0));
+	assert_true(tl_hung_up(first, 5000)); /* idle longest */
+	assert_false(tl_hung_up(second, 0));
 	close(first);
 
 	/* Both held connections in the middle of a message. */
@@ -993,15 +980,15 @@ static void test_max_connections(void **state)
 	fourth = frontend(path);
 	send_tag(fourth, "fourth", NULL);
 	assert_int_equal(fdpass_backend_recv(b, &fd, 0), -EAGAIN); /* waits */
-	assert_false(hung_up(second, 0));
-	assert_false(hung_up(third, 0));
+	assert_false(tl_hung_up(second, 0));
+	assert_false(tl_hung_up(third, 0));
 	/* Their deadline frees the room. */
 	assert_int_equal(fdpass_backend_recv(b, &fd, 5000), -ETIME);
 	expect_tag(b, "fourth", 5000);
 	/* The other's deadline, if it was not passed already. */
 	r = fdpass_backend_recv(b, &fd, 1000);
 	assert_true(r == -ETIME || r == -ETIMEDOUT);
-	assert_true(hung_up(second, 0) && hung_up(third, 0));
+	assert_true(tl_hung_up(second, 0) && tl_hung_up(third, 0));
 	close(second);
 	close(third);
 	close(fourth);

@@ -2255,21 +2255,6 @@ static void test_handoff_meta_null(void **state)
 	assert_string_equal(out, "meta=NULL\n");
 }
 
-/* True once the backend has closed this front-end's connection. */
-static int hung_up(int sock, int ms)
-{
-	struct pollfd p = { .fd = sock, .events = POLLIN };
-	char byte;
-
-	ssize_t n;
-
-	if (poll(&p, 1, ms) != 1)
-		return 0;
-	/* ECONNRESET: it closed with part of our message unread. */
-	n = recv(sock, &byte, 1, MSG_DONTWAIT);
-	return n == 0 || (n < 0 && errno == ECONNRESET);
-}
-
 /*
  * Front-ends that break the protocol are dropped, each with its error,
  * while a well-behaved one keeps being served on its connection.
@@ -2351,12 +2336,12 @@ static void test_backend_drops_bad_frontend(void **state)
 			assert_int_equal(saw_stall, 1);
 			/* Dropped after about a second, as documented. */
 			assert_true(tl_now_ms() - start >= 900);
-			assert_true(hung_up(stall, 1000));
+			assert_true(tl_hung_up(stall, 1000));
 			close(stall);
 		}
-		assert_true(hung_up(bad_magic, 1000));
-		assert_true(hung_up(too_big, 1000));
-		assert_true(hung_up(no_fd, 1000));
+		assert_true(tl_hung_up(bad_magic, 1000));
+		assert_true(tl_hung_up(too_big, 1000));
+		assert_true(tl_hung_up(no_fd, 1000));
 		close(bad_magic);
 		close(too_big);
 		close(no_fd);
@@ -2378,7 +2363,7 @@ static void test_backend_drops_bad_frontend(void **state)
 		assert_true(tl_same_file(cfd, p[1]));
 		close(cfd);
 		assert_int_equal(fdpass_backend_recv_meta(b, &cfd, &rm, 0), -EAGAIN);
-		assert_false(hung_up(good, 0));
+		assert_false(tl_hung_up(good, 0));
 
 		fdpass_meta_free(m);
 		m_free(&msg);

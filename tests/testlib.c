@@ -112,6 +112,18 @@ void tl_socketpair(int type, int sv[2])
 	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
 }
 
+int tl_hung_up(int sock, int ms)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	char byte;
+	ssize_t n;
+
+	if (poll(&p, 1, ms) != 1)
+		return 0;
+	n = recv(sock, &byte, 1, MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
 int tl_same_file(int a, int b)
 {
 	struct stat sa, sb;

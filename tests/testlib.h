@@ -39,6 +39,12 @@ int tl_tagged_fd(const char *tag);
 /* socketpair(AF_UNIX, type | SOCK_CLOEXEC), asserting success. */
 void tl_socketpair(int type, int sv[2]);
 
+/*
+ * The peer has closed sock (end of stream, or a reset because it closed
+ * with bytes of ours unread), seen within ms: 1, else 0. Reads a byte.
+ */
+int tl_hung_up(int sock, int ms);
+
 /* Two fds refer to the same open file: same st_dev and st_ino. */
 int tl_same_file(int a, int b);
 
