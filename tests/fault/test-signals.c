@@ -1,13 +1,24 @@
 // SPDX-License-Identifier: MIT
 /*
- * Signals during every blocking call: SIGALRM every millisecond
- * (setitimer) and a stream of SIGCHLD from a child that sends one about
- * every millisecond, both with handlers installed without SA_RESTART, so
- * that every blocking system call the library makes is interrupted again
- * and again. Each scenario runs twice, without and with the storm: the
- * results must be identical, and a call with a deadline T must return
- * within T plus a small margin both times (a call that restarted its clock
- * at each EINTR would never return).
+ * Signals during every blocking call: SIGALRM about every millisecond (a
+ * timer) and a stream of SIGCHLD from a child that sends one about every
+ * millisecond, both with handlers installed without SA_RESTART, so that
+ * every blocking system call the library makes is interrupted again and
+ * again. Each scenario runs twice, without and with the storm: the results
+ * must be identical, and a call with a deadline T must return within T plus
+ * a small margin both times (a call that restarted its clock at each EINTR
+ * would never return).
+ *
+ * The storm paces itself, so that the call under test always makes
+ * progress however much a delivery costs: under valgrind, or on a loaded
+ * machine, delivering a signal can take longer than the interval between
+ * two, and a fixed-rate storm then starves the process. Each SIGALRM arms
+ * the next one, and the SIGCHLD child sends the next one once the handler
+ * has acknowledged the last: a signal of either kind is followed by a gap
+ * before the next of its kind, 1 ms, or STORM_SHARE times the cost of one
+ * delivery measured at start, or STORM_PACE times as long as the last one
+ * took to arrive (as the machine is now), whichever is most, up to
+ * STORM_MAX_US.
  *
  * Children never call cmocka: they report through their exit status.
  */
@@ -20,7 +31,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,21 +41,71 @@
 
 #define T 200         /* the deadline of the calls that must time out */
 #define LATER 100     /* how long a peer waits before it acts */
+#define LONG 10000    /* the deadline of calls that must succeed: only a hang reaches it */
 #define BIG (1 << 20) /* bytes of the large transfers */
+#define STORM_MIN_US 1000  /* the storm at its fastest: one of each kind a millisecond */
+#define STORM_MAX_US 20000 /* at its slowest: still several during every call */
+#define STORM_SHARE 20     /* the gap is at least this many deliveries long */
+#define STORM_PACE 4       /* and this many times as long as the last one took */
 
 static volatile sig_atomic_t alarms, chlds;
-static unsigned long total_alarms, total_chlds, calls;
+static unsigned long total_alarms, total_chlds, calls, storm_ms;
+static long storm_min_us = STORM_MIN_US, delivery_ns;
+static timer_t storm_timer;
+static volatile int64_t alarm_due_ns;
+static int ack_w = -1; /* the SIGCHLD handler's word to the pinger */
+
+/* CLOCK_MONOTONIC in ns (async-signal-safe). */
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The gap before the next signal of a kind whose last one took took_ns to arrive. */
+static long storm_gap_us(int64_t took_ns)
+{
+	long gap = (long)(STORM_PACE * took_ns / 1000);
+
+	return gap < storm_min_us ? storm_min_us : gap > STORM_MAX_US ? STORM_MAX_US : gap;
+}
+
+/* The next SIGALRM, us from now (async-signal-safe). */
+static void arm_alarm(long us)
+{
+	struct itimerspec its = { .it_value = { us / 1000000, (us % 1000000) * 1000 } };
+
+	alarm_due_ns = mono_ns() + (int64_t)us * 1000;
+	timer_settime(storm_timer, 0, &its, NULL);
+}
 
 static void on_alarm(int sig)
 {
+	int saved = errno;
+
 	(void)sig;
 	alarms++;
+	arm_alarm(storm_gap_us(mono_ns() - alarm_due_ns));
+	errno = saved;
 }
 
 static void on_chld(int sig)
 {
+	int saved = errno;
+
 	(void)sig;
 	chlds++;
+	if (ack_w >= 0)
+		(void)!send(ack_w, "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	errno = saved;
+}
+
+static void on_calibration(int sig)
+{
+	(void)sig;
+	alarms++;
 }
 
 static void sleep_ms(int ms)
@@ -67,14 +127,35 @@ struct run {
 	char detail[160];   /* what else the scenario saw: must match between runs */
 };
 
+struct pinger {
+	pid_t parent;
+	int ack_r;
+};
+
+/* SIGCHLD to the parent; the next one a gap after its handler acknowledged it. */
 static int pinger_main(void *arg)
 {
-	pid_t parent = *(pid_t *)arg;
+	const struct pinger *p = arg;
 
 	for (;;) {
-		if (kill(parent, SIGCHLD) < 0)
+		int64_t sent = mono_ns();
+		struct timespec gap;
+		char acks[64];
+		long us;
+
+		if (kill(p->parent, SIGCHLD) < 0)
 			return 0;
-		sleep_ms(1);
+		/*
+		 * Unacknowledged for long, sent again: a signal still pending
+		 * is not queued twice, so this cannot pile up.
+		 */
+		if (ft_wait_fd(p->ack_r, POLLIN, STORM_MAX_US / 1000) > 0)
+			(void)!recv(p->ack_r, acks, sizeof(acks), MSG_DONTWAIT);
+		us = storm_gap_us(mono_ns() - sent);
+		gap.tv_sec = us / 1000000;
+		gap.tv_nsec = (us % 1000000) * 1000;
+		while (nanosleep(&gap, &gap) < 0 && errno == EINTR)
+			;
 	}
 }
 
@@ -89,19 +170,65 @@ static void handle(int sig, void (*fn)(int))
 	assert_int_equal(sigaction(sig, &sa, NULL), 0);
 }
 
+/*
+ * The cost of one delivery of a signal to this process as it runs now
+ * (valgrind, a sanitizer, a loaded machine): kill() to itself delivers the
+ * signal before it returns. The median of a few rounds, so that one round
+ * in which the process lost its CPU does not decide.
+ */
+static int calibrate(void **state)
+{
+	enum { ROUNDS = 9, N = 50 };
+	long ns[ROUNDS], t;
+	int i, j;
+
+	(void)state;
+	handle(SIGALRM, on_calibration);
+	for (i = 0; i < ROUNDS; i++) {
+		struct timespec t0, t1;
+
+		alarms = 0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (j = 0; j < N; j++)
+			kill(getpid(), SIGALRM);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (alarms != N)
+			return -1;
+		t = ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec)) / N;
+		for (j = i; j > 0 && ns[j - 1] > t; j--)
+			ns[j] = ns[j - 1];
+		ns[j] = t;
+	}
+	signal(SIGALRM, SIG_IGN);
+	delivery_ns = ns[ROUNDS / 2];
+	if (STORM_SHARE * delivery_ns / 1000 > storm_min_us)
+		storm_min_us = STORM_SHARE * delivery_ns / 1000;
+	if (storm_min_us > STORM_MAX_US)
+		storm_min_us = STORM_MAX_US;
+	print_message("signals: one delivery costs %ld us here: at most one signal of each kind "
+		      "every %ld us\n", (delivery_ns + 500) / 1000, storm_min_us);
+	return 0;
+}
+
 /* Right before the call under test. */
 static void begin(struct run *run)
 {
 	if (run->storm) {
-		struct itimerval it = { { 0, 1000 }, { 0, 1000 } };
-		pid_t self = getpid();
+		struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
+		struct pinger pinger = { getpid(), -1 };
+		int ack[2];
 
-		handle(SIGALRM, on_alarm);
-		handle(SIGCHLD, on_chld);
-		run->pinger = ft_fork(pinger_main, &self);
+		tl_socketpair(SOCK_STREAM, ack);
+		pinger.ack_r = ack[0];
+		ack_w = ack[1];
 		alarms = 0;
 		chlds = 0;
-		assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+		handle(SIGALRM, on_alarm);
+		handle(SIGCHLD, on_chld);
+		assert_int_equal(timer_create(CLOCK_MONOTONIC, &ev, &storm_timer), 0);
+		run->pinger = ft_fork(pinger_main, &pinger);
+		close(ack[0]);
+		arm_alarm(storm_min_us);
 	}
 	run->t0 = ft_now_ms();
 }
@@ -112,20 +239,20 @@ static void end(struct run *run, int r)
 	run->elapsed = ft_now_ms() - run->t0;
 	run->r = r;
 	if (run->storm) {
-		struct itimerval off;
-
-		memset(&off, 0, sizeof(off));
-		setitimer(ITIMER_REAL, &off, NULL);
+		/* A late SIGALRM must not end the program, nor arm the timer again. */
+		signal(SIGALRM, SIG_IGN);
+		timer_delete(storm_timer);
 		run->alarms = (unsigned)alarms;
 		run->chlds = (unsigned)chlds;
+		signal(SIGCHLD, SIG_DFL);
+		close(ack_w);
+		ack_w = -1;
 		kill(run->pinger, SIGKILL);
 		ft_child_result(run->pinger);
 		run->pinger = 0;
-		/* A late SIGALRM must not end the program. */
-		signal(SIGALRM, SIG_IGN);
-		signal(SIGCHLD, SIG_DFL);
 		total_alarms += run->alarms;
 		total_chlds += run->chlds;
+		storm_ms += (unsigned long)run->elapsed;
 	}
 	calls++;
 }
@@ -167,10 +294,6 @@ static void both_ways(void **state, scenario_fn fn, int expect, int timeout)
 
 static int signals_teardown(void **state)
 {
-	struct itimerval off;
-
-	memset(&off, 0, sizeof(off));
-	setitimer(ITIMER_REAL, &off, NULL);
 	signal(SIGALRM, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
 	return ft_teardown(state);
@@ -237,12 +360,12 @@ static int slow_reader(void *arg)
 	if (!buf)
 		return 10;
 	sleep_ms(p->delay_ms);
-	if (p->fill && ft_read_exact(p->sock, buf, p->fill, 5000) < 0)
+	if (p->fill && ft_read_exact(p->sock, buf, p->fill, LONG) < 0)
 		return 11;
 	if (p->meta) {
 		fdpass_meta *m = NULL;
 
-		if (fdpass_recv_meta(p->sock, got, &n, &m, 0, 0, 5000) != 1)
+		if (fdpass_recv_meta(p->sock, got, &n, &m, 0, 0, LONG) != 1)
 			return 12;
 		if (!ft_meta_same(m, p->meta))
 			return 13;
@@ -251,7 +374,7 @@ static int slow_reader(void *arg)
 	} else if (p->len) {
 		/* The fds come with the first bytes; then a chunk at a time. */
 		if (p->nfds) {
-			r = fdpass_recv_fds(p->sock, got, &n, buf, p->chunk, FDPASS_WAITALL, 5000);
+			r = fdpass_recv_fds(p->sock, got, &n, buf, p->chunk, FDPASS_WAITALL, LONG);
 			if (r != (ssize_t)p->chunk)
 				return 14;
 			off = (size_t)r;
@@ -262,7 +385,7 @@ static int slow_reader(void *arg)
 			size_t k = p->len - off < p->chunk ? p->len - off : p->chunk;
 
 			sleep_ms(p->pause_ms);
-			if (ft_read_exact(p->sock, buf + off, k, 5000) < 0)
+			if (ft_read_exact(p->sock, buf + off, k, LONG) < 0)
 				return 15;
 			off += k;
 		}
@@ -304,7 +427,7 @@ static int late_frontend(void *arg)
 	sleep_ms(p->delay_ms);
 	if (fd < 0)
 		return 10;
-	if (fdpass_handoff(p->path, fd, "none", NULL, 2000) != 0)
+	if (fdpass_handoff(p->path, fd, "none", NULL, LONG) != 0)
 		return 11;
 	return 0;
 }
@@ -504,7 +627,7 @@ static int meta_writer(void *arg)
 {
 	const struct writer *w = arg;
 
-	return fdpass_send_meta(w->sock, &w->fd, 1, w->m, 0, 5000) == 0 ? 0 : 1;
+	return fdpass_send_meta(w->sock, &w->fd, 1, w->m, 0, LONG) == 0 ? 0 : 1;
 }
 
 /* The peer sends the first part of a metadata message, then (after LATER) the rest. */
@@ -554,10 +677,13 @@ static void sc_recv_meta(void **state, struct run *run, int stall)
 	p.chunk = 65536;
 	p.delay_ms = stall ? 0 : LATER;
 	p.pause_ms = stall ? 0 : 20;
-	p.stall_ms = stall ? 2 * T + ft_margin_ms() : 0;
+	p.stall_ms = stall ? LONG : 0; /* killed once the call returned */
 	pid = start(sender, &p);
+	/* Stalled: the message has begun before the call, whenever the child gets to run. */
+	if (stall)
+		assert_true(ft_wait_fd(sv[1], POLLIN, LONG) > 0);
 	begin(run);
-	end(run, fdpass_recv_meta(sv[1], got, &n, &in, 0, 0, stall ? T : 3000));
+	end(run, fdpass_recv_meta(sv[1], got, &n, &in, 0, 0, stall ? T : LONG));
 	if (run->r == 1) {
 		fd = got[0];
 		snprintf(run->detail, sizeof(run->detail), "nfds %zu, same file %d, meta %d", n,
@@ -726,7 +852,7 @@ static void sc_send_meta_big(void **state, struct run *run)
 	p.delay_ms = LATER;
 	pid = start(slow_reader, &p);
 	begin(run);
-	end(run, fdpass_send_meta(sv[0], &t.tagged, 1, m, 0, 3000));
+	end(run, fdpass_send_meta(sv[0], &t.tagged, 1, m, 0, LONG));
 	snprintf(run->detail, sizeof(run->detail), "child %d", ft_child_result(pid));
 	three_close(&t);
 	close(sv[0]);
@@ -785,7 +911,7 @@ static void sc_connect_later_forever(void **state, struct run *run)
 
 static void sc_connect_later_deadline(void **state, struct run *run)
 {
-	sc_connect_later(state, run, 3000);
+	sc_connect_later(state, run, LONG);
 }
 
 static void test_connect_later(void **state)
@@ -893,7 +1019,7 @@ static void sc_backend_recv(void **state, struct run *run, int frontend)
 		pid = start(late_frontend, &p);
 	}
 	begin(run);
-	end(run, fdpass_backend_recv(b, &fd, frontend ? 3000 : T));
+	end(run, fdpass_backend_recv(b, &fd, frontend ? LONG : T));
 	snprintf(run->detail, sizeof(run->detail), "fd %s, child %d",
 		 fd == -1 ? "-1" : ft_fd_says(fd, "late", 1000) ? "late" : "WRONG",
 		 pid ? ft_child_result(pid) : 0);
@@ -934,7 +1060,7 @@ static void sc_handoff(void **state, struct run *run, int later)
 		pid = start(acceptor, &p);
 	}
 	begin(run);
-	end(run, fdpass_handoff(f.path, sv[1], NULL, NULL, later ? 3000 : T));
+	end(run, fdpass_handoff(f.path, sv[1], NULL, NULL, later ? LONG : T));
 	if (ft_wait_fd(sv[0], POLLIN, 0) > 0)
 		(void)!read(sv[0], head, 17);
 	snprintf(run->detail, sizeof(run->detail), "client got \"%.15s\", child %d, %s", head,
@@ -983,9 +1109,11 @@ int main(void)
 
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGALRM, SIG_IGN);
-	r = cmocka_run_group_tests(tests, NULL, NULL);
-	printf("signals: %lu SIGALRM and %lu SIGCHLD during %lu blocking calls, %s\n",
+	r = cmocka_run_group_tests(tests, calibrate, NULL);
+	printf("signals: %lu SIGALRM and %lu SIGCHLD during %lu blocking calls (one SIGALRM "
+	       "every %lu us on average), %s\n",
 	       total_alarms, total_chlds, calls / 2,
+	       total_alarms ? storm_ms * 1000 / total_alarms : 0,
 	       r == 0 ? "results identical, deadlines kept" : "NOT ALL SURVIVED (see above)");
 	fflush(stdout);
 	return r;
