@@ -2,8 +2,8 @@
 /*
  * fdpass_url_path, fdpass_handoff and the fdpass_backend calls, with real
  * TCP clients, real AF_UNIX sockets and real processes. Every test runs with
- * an fd-leak check and a watchdog alarm (a library loop that never ends kills
- * the program with SIGALRM instead of hanging the suite).
+ * an fd-leak check and a watchdog (a library loop that never ends is named,
+ * and ends the program, instead of hanging the suite).
  *
  * Children never call cmocka: they report through their exit status (each
  * failing step has its own code) and a line on stderr.

@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: MIT
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/resource.h>
-#include <sys/uio.h>
-#include <time.h>
-#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef HAVE_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
 
 #include "testlib.h"
 
@@ -32,9 +37,16 @@ int tl_count_fds(void)
 
 static int fds_at_start;
 
+/* Setups take the test's name from cmocka's initial state, where TL_TEST put it. */
+static const char *test_name(void **state)
+{
+	return *state ? (const char *)*state : "a test";
+}
+
 int tl_fd_setup(void **state)
 {
-	(void)state;
+	tl_watchdog_arm(test_name(state));
+	*state = NULL;
 	fds_at_start = tl_count_fds();
 	return 0;
 }
@@ -44,6 +56,7 @@ int tl_fd_teardown(void **state)
 	int now = tl_count_fds();
 
 	(void)state;
+	tl_watchdog_disarm();
 	if (now != fds_at_start) {
 		fprintf(stderr, "fd leak: %d fds open before the test, %d after\n",
 			fds_at_start, now);
@@ -63,9 +76,9 @@ int tl_dir_setup(void **state)
 	if (!d)
 		return -1;
 	tl_tmpdir(d->path, sizeof(d->path));
+	tl_fd_setup(state);
 	*state = d;
-	alarm(20);
-	return tl_fd_setup(state);
+	return 0;
 }
 
 int tl_dir_teardown(void **state)
@@ -73,10 +86,104 @@ int tl_dir_teardown(void **state)
 	struct tl_dir *d = *state;
 	int r = tl_fd_teardown(state);
 
-	alarm(0);
 	tl_rmdir(d->path);
 	free(d);
 	return r;
+}
+
+int tl_under_valgrind(void)
+{
+#ifdef HAVE_VALGRIND_H
+	return RUNNING_ON_VALGRIND != 0;
+#else
+	const char *p = getenv("LD_PRELOAD");
+
+	return p && strstr(p, "vgpreload") != NULL;
+#endif
+}
+
+int tl_slowdown(void)
+{
+#if defined(__SANITIZE_THREAD__)
+	return 5;
+#elif defined(__SANITIZE_ADDRESS__)
+	return 2;
+#else
+	return tl_under_valgrind() ? 6 : 1;
+#endif
+}
+
+/* ---- the watchdog ------------------------------------------------------- */
+
+static struct {
+	timer_t timer;
+	int armed;
+	char report[512];     /* "watchdog: <test> still running after <n> s, " */
+	char waiting[256];    /* what it waits for */
+} watchdog;
+
+static void append(char *buf, size_t size, const char *s)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, size - n, "%s", s);
+}
+
+/* Async-signal-safe: the report was written beforehand. */
+static void on_watchdog(int sig)
+{
+	static const char nothing[] = "nothing the test named (it is in its own calls)";
+	const char *w = watchdog.waiting[0] ? watchdog.waiting : nothing;
+
+	(void)!write(2, watchdog.report, strlen(watchdog.report));
+	(void)!write(2, "waiting for ", 12);
+	(void)!write(2, w, strlen(w));
+	(void)!write(2, "\n", 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void tl_watchdog_arm(const char *test)
+{
+	struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2 };
+	struct itimerspec its = { .it_value = { .tv_sec = TL_WATCHDOG_S * tl_slowdown() } };
+	struct sigaction sa;
+	char secs[32];
+
+	tl_watchdog_disarm();
+	snprintf(watchdog.report, sizeof(watchdog.report), "watchdog: %s still running after ",
+		 test);
+	snprintf(secs, sizeof(secs), "%ld s, ", (long)its.it_value.tv_sec);
+	append(watchdog.report, sizeof(watchdog.report), secs);
+	watchdog.waiting[0] = '\0';
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_watchdog;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGUSR2, &sa, NULL), 0);
+	assert_int_equal(timer_create(CLOCK_MONOTONIC, &ev, &watchdog.timer), 0);
+	assert_int_equal(timer_settime(watchdog.timer, 0, &its, NULL), 0);
+	watchdog.armed = 1;
+}
+
+void tl_watchdog_disarm(void)
+{
+	if (watchdog.armed)
+		timer_delete(watchdog.timer);
+	watchdog.armed = 0;
+	watchdog.waiting[0] = '\0';
+}
+
+void tl_waiting_for(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!fmt) {
+		watchdog.waiting[0] = '\0';
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(watchdog.waiting, sizeof(watchdog.waiting), fmt, ap);
+	va_end(ap);
 }
 
 void tl_path_in(char *buf, size_t size, void **state, const char *name)
@@ -137,8 +244,10 @@ void tl_wait_child(pid_t pid)
 {
 	int status;
 
+	tl_waiting_for("child %d to exit", (int)pid);
 	while (waitpid(pid, &status, 0) < 0)
 		assert_int_equal(errno, EINTR);
+	tl_waiting_for(NULL);
 	if (WIFSIGNALED(status))
 		fprintf(stderr, "child %d killed by signal %d\n", (int)pid, WTERMSIG(status));
 	assert_true(WIFEXITED(status));
@@ -224,6 +333,7 @@ size_t tl_read_to_eof(int fd, char *buf, size_t size, int ms)
 	int64_t end = tl_now_ms() + ms;
 	size_t n = 0;
 
+	tl_waiting_for("the end of stream on fd %d (%d ms at most)", fd, ms);
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int left = (int)(end - tl_now_ms());
@@ -243,6 +353,7 @@ size_t tl_read_to_eof(int fd, char *buf, size_t size, int ms)
 			break;
 		n += (size_t)r;
 	}
+	tl_waiting_for(NULL);
 	buf[n] = '\0';
 	return n;
 }

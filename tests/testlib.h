@@ -15,23 +15,50 @@ int tl_count_fds(void);
 
 /*
  * cmocka setup/teardown pair: the teardown fails the test if it left more
- * (or fewer) fds open than it found. Use with cmocka_unit_test_setup_teardown,
- * or through TL_TEST().
+ * (or fewer) fds open than it found. Use through TL_TEST(), which also gives
+ * the test a watchdog (below).
  */
 int tl_fd_setup(void **state);
 int tl_fd_teardown(void **state);
-#define TL_TEST(f) cmocka_unit_test_setup_teardown(f, tl_fd_setup, tl_fd_teardown)
+#define TL_TEST(f) cmocka_unit_test_prestate_setup_teardown(f, tl_fd_setup, tl_fd_teardown, #f)
 
 /*
  * The same with a fresh temporary directory for the test (removed after
- * it) and a watchdog: a test that hangs for 20 s dies of SIGALRM instead of
- * stalling the suite. tl_path_in() names a file in that directory.
+ * it). tl_path_in() names a file in that directory.
  */
 int tl_dir_setup(void **state);
 int tl_dir_teardown(void **state);
 void tl_path_in(char *buf, size_t size, void **state, const char *name);
 const char *tl_dir_path(void **state);
-#define TL_DIR_TEST(f) cmocka_unit_test_setup_teardown(f, tl_dir_setup, tl_dir_teardown)
+#define TL_DIR_TEST(f) cmocka_unit_test_prestate_setup_teardown(f, tl_dir_setup, tl_dir_teardown, #f)
+
+/*
+ * The watchdog: a test still running TL_WATCHDOG_S seconds (times
+ * tl_slowdown()) after its setup prints its name and what it was waiting
+ * for (tl_waiting_for) on stderr, then ends the program with SIGUSR2.
+ * SIGALRM stays the tests' own. The setups above arm it with the test's
+ * name, which TL_TEST and TL_DIR_TEST pass as cmocka's initial state; their
+ * teardowns disarm it.
+ */
+#define TL_WATCHDOG_S 20
+void tl_watchdog_arm(const char *test);
+void tl_watchdog_disarm(void);
+
+/*
+ * What the test waits for from now on, for the watchdog's report (printf
+ * format; NULL: nothing in particular). The helpers here that wait say so
+ * themselves, and clear it when they return.
+ */
+void tl_waiting_for(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * How much slower than a plain build on an idle machine the tests run here:
+ * 1, 2 under AddressSanitizer, 5 under ThreadSanitizer, 6 under valgrind.
+ */
+int tl_slowdown(void);
+
+/* Running under valgrind (which also only emulates RLIMIT_NOFILE). */
+int tl_under_valgrind(void);
 
 /* The read end of a pipe holding tag, its write end closed: tag, then EOF. -1 on error. */
 int tl_tagged_fd(const char *tag);

@@ -16,45 +16,30 @@
 
 #include "helpers.h"
 
-#define WATCHDOG_S 20
-
 struct ft_state {
 	char dir[256];
-	timer_t watchdog;
 };
 
 int ft_under_valgrind(void)
 {
-	const char *p = getenv("LD_PRELOAD");
-
-	return p && strstr(p, "vgpreload") != NULL;
+	return tl_under_valgrind();
 }
 
 int ft_margin_ms(void)
 {
-	return ft_under_valgrind() ? 1500 : 250;
+	return 250 * tl_slowdown();
 }
 
 int ft_setup(void **state)
 {
 	struct ft_state *s = calloc(1, sizeof(*s));
-	struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2 };
-	struct itimerspec its = { .it_value = { .tv_sec = WATCHDOG_S } };
 
 	if (!s)
 		return -1;
 	tl_tmpdir(s->dir, sizeof(s->dir));
-	if (ft_under_valgrind())
-		its.it_value.tv_sec *= 4;
-	/* SIGUSR2's default action ends the program: a hung test is reported. */
-	signal(SIGUSR2, SIG_DFL);
-	if (timer_create(CLOCK_MONOTONIC, &ev, &s->watchdog) < 0 ||
-	    timer_settime(s->watchdog, 0, &its, NULL) < 0) {
-		free(s);
-		return -1;
-	}
+	tl_fd_setup(state);
 	*state = s;
-	return tl_fd_setup(state);
+	return 0;
 }
 
 int ft_teardown(void **state)
@@ -62,7 +47,6 @@ int ft_teardown(void **state)
 	struct ft_state *s = *state;
 	int r = tl_fd_teardown(state);
 
-	timer_delete(s->watchdog);
 	tl_rmdir(s->dir);
 	free(s);
 	return r;
@@ -120,6 +104,7 @@ int ft_child_result(pid_t pid)
 			break;
 	if (i == sizeof(children) / sizeof(children[0]))
 		return -1;
+	tl_waiting_for("the result of child %d", (int)pid);
 	do
 		n = read(children[i].result_r, &result, sizeof(result));
 	while (n < 0 && errno == EINTR);
@@ -129,6 +114,7 @@ int ft_child_result(pid_t pid)
 	children[i].pid = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	tl_waiting_for(NULL);
 	return result;
 }
 

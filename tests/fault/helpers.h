@@ -17,13 +17,12 @@
 
 /*
  * Setup and teardown of every test: a temporary directory, the fd-leak
- * check of testlib (the teardown fails a test that leaves more or fewer fds
- * open than it found) and a watchdog that kills the program (SIGUSR2) if a
- * test hangs, without touching SIGALRM, which the signal tests use.
+ * check and the watchdog of testlib (the teardown fails a test that leaves
+ * more or fewer fds open than it found).
  */
 int ft_setup(void **state);
 int ft_teardown(void **state);
-#define FT_TEST(f) cmocka_unit_test_setup_teardown(f, ft_setup, ft_teardown)
+#define FT_TEST(f) cmocka_unit_test_prestate_setup_teardown(f, ft_setup, ft_teardown, #f)
 
 /*
  * Children. ft_fork() runs fn(arg) in a forked child, which hands fn's

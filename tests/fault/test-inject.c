@@ -35,7 +35,7 @@ static int fi_teardown(void **state)
 	return ft_teardown(state);
 }
 
-#define FI_TEST(f) cmocka_unit_test_setup_teardown(f, ft_setup, fi_teardown)
+#define FI_TEST(f) cmocka_unit_test_prestate_setup_teardown(f, ft_setup, fi_teardown, #f)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- small helpers ------------------------------------------------------ */

@@ -230,6 +230,8 @@ static void begin(struct run *run)
 		close(ack[0]);
 		arm_alarm(storm_min_us);
 	}
+	tl_waiting_for("the call under test to return, %s the storm",
+		       run->storm ? "in" : "without");
 	run->t0 = ft_now_ms();
 }
 
@@ -238,6 +240,7 @@ static void end(struct run *run, int r)
 {
 	run->elapsed = ft_now_ms() - run->t0;
 	run->r = r;
+	tl_waiting_for(NULL);
 	if (run->storm) {
 		/* A late SIGALRM must not end the program, nor arm the timer again. */
 		signal(SIGALRM, SIG_IGN);
@@ -299,7 +302,7 @@ static int signals_teardown(void **state)
 	return ft_teardown(state);
 }
 
-#define SIG_TEST(f) cmocka_unit_test_setup_teardown(f, ft_setup, signals_teardown)
+#define SIG_TEST(f) cmocka_unit_test_prestate_setup_teardown(f, ft_setup, signals_teardown, #f)
 
 /* ---- peers in children -------------------------------------------------- */
 
