@@ -1693,7 +1693,7 @@ static void test_recv_byte_by_byte(void **state)
 	tr.len = m.len;
 	tr.fds = p;
 	pid = fork_with(child_trickles, &tr, m.b, NULL);
-	assert_int_equal(fdpass_recv_meta(sv[1], got, &n, &r, 0, 0, 5000), 1);
+	assert_int_equal(fdpass_recv_meta(sv[1], got, &n, &r, 0, 0, 10000), 1);
 	assert_int_equal(n, 2);
 	assert_true(tl_same_file(got[0], p[0]));
 	assert_true(tl_same_file(got[1], p[1]));
@@ -1823,6 +1823,12 @@ static void test_recv_rest_deadline_whole_message(void **state)
 	tr.fds = &p[0];
 	pid = tl_fork(child_trickles, &tr);
 	assert_int_equal(write(go[1], "g", 1), 1);
+	/* The message has begun, whenever the child got to run: the rest is timed. */
+	{
+		struct pollfd pfd = { .fd = sv[1], .events = POLLIN };
+
+		assert_int_equal(poll(&pfd, 1, 10000), 1);
+	}
 	start = tl_now_ms();
 	r = fdpass_recv_meta(sv[1], &got, &n, &m, 0, 0, 600);
 	took = tl_now_ms() - start;

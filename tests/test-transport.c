@@ -620,19 +620,31 @@ static void test_nonblock_flag_on_blocking_socket(void **state)
 }
 
 static volatile sig_atomic_t alarms;
+static int alarm_w = -1; /* where the handler tells a child that the alarm came */
 
 static void on_alarm(int sig)
 {
+	int saved = errno;
+
 	(void)sig;
 	alarms++;
+	if (alarm_w >= 0)
+		(void)!send(alarm_w, "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	errno = saved;
 }
 
-/* SIGALRM without SA_RESTART: every blocking call sees EINTR. */
-static void arm_alarm(int ms)
+/*
+ * SIGALRM without SA_RESTART, ms from now: every blocking call sees EINTR.
+ * A child that is to act after the interruption waits for the handler's
+ * word on told[0] (a socket pair the caller closes).
+ */
+static void arm_alarm(int ms, int told[2])
 {
 	struct sigaction sa;
 	struct itimerval it = { .it_value = { .tv_sec = 0, .tv_usec = ms * 1000 } };
 
+	tl_socketpair(SOCK_STREAM, told);
+	alarm_w = told[1];
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm;
 	sigemptyset(&sa.sa_mask);
@@ -641,7 +653,7 @@ static void arm_alarm(int ms)
 	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
 }
 
-static void disarm_alarm(void)
+static void disarm_alarm(int told[2])
 {
 	/*
 	 * Ignored, not back to the default: a SIGALRM raised just before the
@@ -649,59 +661,86 @@ static void disarm_alarm(void)
 	 * late), and its default action would kill the test.
 	 */
 	signal(SIGALRM, SIG_IGN);
+	alarm_w = -1;
+	close(told[0]);
+	close(told[1]);
 }
 
-static int child_sends_late(void *arg)
+/* The word that the parent's SIGALRM handler ran (child-safe: 0 or -1). */
+static int await_alarm(int told)
 {
-	int sock = *(int *)arg, p[2];
+	char c;
 
-	if (pipe(p) < 0)
+	/* The parent's end, which would keep a child waiting after it died. */
+	if (alarm_w >= 0) {
+		close(alarm_w);
+		alarm_w = -1;
+	}
+	return read(told, &c, 1) == 1 ? 0 : -1;
+}
+
+struct late {
+	int sock, told;
+};
+
+/* Sends an fd once the parent's call was interrupted. */
+static int child_sends_after_alarm(void *arg)
+{
+	const struct late *l = arg;
+	int p[2];
+
+	if (pipe(p) < 0 || await_alarm(l->told) < 0)
 		return 10;
-	usleep(300 * 1000);
-	return fdpass_send(sock, p[1]) == 0 ? 0 : 11;
+	return fdpass_send(l->sock, p[1]) == 0 ? 0 : 11;
 }
 
 static void test_eintr_recv(void **state)
 {
-	int sv[2], fd = -1;
+	int sv[2], told[2], fd = -1;
+	struct late l;
 	size_t n = 1;
 	char byte;
 	pid_t pid;
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	pid = tl_fork(child_sends_late, &sv[0]);
-	arm_alarm(50);
+	arm_alarm(50, told);
+	l = (struct late){ sv[0], told[0] };
+	pid = tl_fork(child_sends_after_alarm, &l);
 	assert_int_equal(fdpass_recv(sv[1], &fd), 1);
 	assert_int_equal(alarms, 1);
 	close(fd);
 	tl_wait_child(pid);
+	disarm_alarm(told);
 
 	/* The same with a deadline: EINTR does not restart the clock. */
-	pid = tl_fork(child_sends_late, &sv[0]);
-	arm_alarm(50);
+	arm_alarm(50, told);
+	l = (struct late){ sv[0], told[0] };
+	pid = tl_fork(child_sends_after_alarm, &l);
 	assert_int_equal(fdpass_recv_fds(sv[1], &fd, &n, &byte, 1, 0, 5000), 1);
 	assert_int_equal(alarms, 1);
 	assert_int_equal(n, 1);
 	close(fd);
 	tl_wait_child(pid);
-	disarm_alarm();
+	disarm_alarm(told);
 	close(sv[0]);
 	close(sv[1]);
 }
 
-/* Drains the stuffed socket late; the fd must come with the last byte. */
-static int child_drains_late(void *arg)
+/* Drains the stuffed socket once told; the fd must come with the last byte. */
+static int child_drains_after_alarm(void *arg)
 {
-	int sock = *(int *)arg, round;
+	const struct late *l = arg;
+	int round;
 
 	for (round = 0; round < 2; round++) {
-		usleep(300 * 1000);
+		if (await_alarm(l->told) < 0)
+			return 9;
 		for (;;) {
 			char buf[4096];
 			int fd = -1;
 			size_t n = 1, i;
-			ssize_t r = fdpass_recv_fds(sock, &fd, &n, buf, sizeof(buf), 0, 5000);
+			ssize_t r = fdpass_recv_fds(l->sock, &fd, &n, buf, sizeof(buf), 0, 5000);
 
 			if (r <= 0)
 				return 10;
@@ -724,21 +763,24 @@ static int child_drains_late(void *arg)
 
 static void test_eintr_send(void **state)
 {
-	int sv[2], p[2], fl;
+	int sv[2], p[2], told[2], fl;
+	struct late l;
 	pid_t pid;
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
 	make_pipe(p);
-	pid = tl_fork(child_drains_late, &sv[1]);
+	/* One pair for both rounds: the child waits for a word before each. */
+	arm_alarm(50, told);
+	l = (struct late){ sv[1], told[0] };
+	pid = tl_fork(child_drains_after_alarm, &l);
 	close(sv[1]);
 	fl = fcntl(sv[0], F_GETFL);
 	assert_int_equal(fcntl(sv[0], F_SETFL, fl | O_NONBLOCK), 0);
 	fill_socket(sv[0]);
 	assert_int_equal(fcntl(sv[0], F_SETFL, fl), 0);
 
-	/* Blocks until the child drains; SIGALRM interrupts it meanwhile. */
-	arm_alarm(50);
+	/* Blocks until the child drains, which it does once SIGALRM interrupted it. */
 	assert_int_equal(fdpass_send(sv[0], p[0]), 0);
 	assert_int_equal(alarms, 1);
 
@@ -746,12 +788,17 @@ static void test_eintr_send(void **state)
 	assert_int_equal(fcntl(sv[0], F_SETFL, fl | O_NONBLOCK), 0);
 	fill_socket(sv[0]);
 	assert_int_equal(fcntl(sv[0], F_SETFL, fl), 0);
-	arm_alarm(50);
+	{
+		struct itimerval it = { .it_value = { .tv_sec = 0, .tv_usec = 50 * 1000 } };
+
+		alarms = 0;
+		assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+	}
 	assert_int_equal(fdpass_send_fds(sv[0], &p[1], 1, "", 1, 0, 5000), 1);
 	assert_int_equal(alarms, 1);
-	disarm_alarm();
 
 	tl_wait_child(pid);
+	disarm_alarm(told);
 	close(p[0]);
 	close(p[1]);
 	close(sv[0]);

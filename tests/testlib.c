@@ -297,6 +297,32 @@ int64_t tl_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int tl_margin_ms(void)
+{
+	static int margin;
+
+	if (!margin) {
+		int64_t worst = 0;
+		int i;
+
+		for (i = 0; i < 10; i++) {
+			struct timespec t0, t1;
+			int64_t late;
+
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			poll(NULL, 0, 1);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			late = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 - 1;
+			if (late > worst)
+				worst = late;
+		}
+		margin = 250 * tl_slowdown();
+		if (20 * worst > margin)
+			margin = (int)(20 * worst);
+	}
+	return margin;
+}
+
 ssize_t tl_sendmsg_fds(int sock, const void *data, size_t len, const int *fds, size_t nfds,
 		       size_t cmsg_len)
 {

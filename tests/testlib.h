@@ -80,6 +80,18 @@ void tl_wait_child(pid_t pid);
 int64_t tl_now_ms(void);
 
 /*
+ * How late a call with a deadline may return here: 250 ms times
+ * tl_slowdown(), or 20 times the worst lateness of a 1 ms sleep measured at
+ * the first call (a loaded machine), whichever is more. A bound that still
+ * tells a deadline kept from one restarted or ignored.
+ */
+int tl_margin_ms(void);
+
+/* A call with timeout t took elapsed ms: not early, and late by less than the margin. */
+#define assert_deadline_kept(elapsed, t) \
+	assert_in_range((elapsed), (t) > 2 ? (t) - 2 : 0, (t) + tl_margin_ms())
+
+/*
  * Raw sendmsg() of arbitrary bytes with nfds fds (up to 256), to play a
  * misbehaving peer. cmsg_len 0 means CMSG_LEN of the fds; httpd computes
  * it by hand (sizeof(struct cmsghdr) + sizeof(int)), and gives the same

@@ -27,7 +27,7 @@ int ft_under_valgrind(void)
 
 int ft_margin_ms(void)
 {
-	return 250 * tl_slowdown();
+	return tl_margin_ms();
 }
 
 int ft_setup(void **state)

@@ -52,10 +52,6 @@ int ft_under_valgrind(void);
 /* How late a call with a deadline may return: a small margin (more under valgrind). */
 int ft_margin_ms(void);
 
-/* A call with timeout t took elapsed ms: not early, and late by less than the margin. */
-#define assert_deadline_kept(elapsed, t) \
-	assert_in_range((elapsed), (t) > 2 ? (t) - 2 : 0, (t) + ft_margin_ms())
-
 void ft_pipe(int p[2]);
 
 

@@ -373,11 +373,11 @@ static void test_client_dies_mid_flush(void **state)
 	reader = ft_fork(client_reads_then_dies, &client);
 	close(client);
 	t0 = ft_now_ms();
-	r = fdpass_handoff(path, front, NULL, resp, 5000);
+	r = fdpass_handoff(path, front, NULL, resp, 20000);
 	if (r != -ECONNABORTED)
 		fail_msg("handoff to a client that died mid-flush: %d (%s)", r, fdpass_strerror(r));
 	/* Long before the flusher's own timeout: the reset is noticed. */
-	assert_in_range(ft_now_ms() - t0, 0, 3000);
+	assert_in_range(ft_now_ms() - t0, 0, 10000);
 	ft_wait_child(reader);
 	close(front);
 	fdpass_response_free(resp);
@@ -428,7 +428,7 @@ struct cut_job {
 	const unsigned char *msg;
 	size_t cut;              /* bytes sent before dying */
 	int fd;                  /* sent with the first byte */
-	int stall_ms;            /* stay alive that long after the cut */
+	int hold_r;              /* > 0: stay alive after the cut until a byte comes here */
 };
 
 static int frontend_dies_mid_message(void *arg)
@@ -440,8 +440,8 @@ static int frontend_dies_mid_message(void *arg)
 		return 10;
 	if (ft_raw_send(sock, job->msg, job->cut, &job->fd, 1) != (ssize_t)job->cut)
 		return 11;
-	if (job->stall_ms)
-		sleep_ms(job->stall_ms);
+	if (job->hold_r > 0 && read(job->hold_r, (char[1]){ 0 }, 1) != 1)
+		ft_die(12);
 	ft_die(0);
 }
 
@@ -591,24 +591,28 @@ static void test_frontend_dies_mid_message_backend(void **state)
 	/* One that stalls half-way (alive): dropped after a second, -ETIME. */
 	{
 		struct cut_job job = { 0 };
-		int p[2], fd = 7, r;
+		int p[2], hold[2], fd = 7, r;
 		pid_t pid;
 		int64_t t0;
 
 		ft_pipe(p);
+		ft_pipe(hold);
 		job.path = path;
 		job.msg = msg;
 		job.cut = 300;
 		job.fd = p[1];
-		job.stall_ms = 1500;
+		job.hold_r = hold[0];
 		pid = ft_fork(frontend_dies_mid_message, &job);
 		close(p[1]);
-		assert_true(ft_wait_fd(fdpass_backend_fd(b), POLLIN, 2000) > 0);
+		close(hold[0]);
+		assert_true(ft_wait_fd(fdpass_backend_fd(b), POLLIN, 10000) > 0);
 		t0 = ft_now_ms();
-		r = fdpass_backend_recv(b, &fd, 2000);
+		r = fdpass_backend_recv(b, &fd, 2000 + ft_margin_ms());
 		assert_int_equal(r, -ETIME);
 		assert_in_range(ft_now_ms() - t0, 0, 1000 + ft_margin_ms());
 		assert_int_equal(fd, -1);
+		assert_int_equal(write(hold[1], "g", 1), 1);
+		close(hold[1]);
 		ft_wait_child(pid);
 		assert_int_equal(read(p[0], (char[1]){ 0 }, 1), 0);
 		close(p[0]);
@@ -671,10 +675,10 @@ static void test_receiver_dies_while_sender_blocked(void **state)
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
 	ft_pipe(p);
+	t0 = ft_now_ms();
 	pid = ft_fork(receiver_dies_later, NULL);
 	close(sv[1]);
 	/* Messages pile up; a send blocks; the receiver dies: the send ends. */
-	t0 = ft_now_ms();
 	for (i = 0; i < 1000; i++) {
 		r = fdpass_send_meta(sv[0], &p[1], 1, m, 0, 5000);
 		if (r < 0)
@@ -683,7 +687,8 @@ static void test_receiver_dies_while_sender_blocked(void **state)
 	if (r != -EPIPE && r != -ECONNRESET && r != -ECONNABORTED)
 		fail_msg("send to a receiver that died: %d (%s) after %d messages", r,
 			 fdpass_strerror(r), i);
-	assert_in_range(ft_now_ms() - t0, 100, 2000);
+	/* After the receiver's death, and long before the send's own deadline. */
+	assert_in_range(ft_now_ms() - t0, 200, 2500);
 	ft_wait_child(pid);
 	/* The caller's fds are its own still. */
 	assert_true(ft_is_open(p[1]));
