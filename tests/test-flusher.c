@@ -1522,6 +1522,9 @@ static void test_self_unregister_with_other_thread(void **state)
 #define STRESS_WORKERS 8
 #define STRESS_VICTIMS 8
 #define STRESS_MS      2000
+/* and at least this many registrar cycles, however slow the machine, within the cap */
+#define STRESS_MIN_CYCLES 5
+#define STRESS_CAP_MS  40000
 #define STRESS_RET(i)  (-1000 - (i)) /* what victim i returns */
 
 struct stress_ctx {
@@ -1537,6 +1540,7 @@ static const char *const stress_names[STRESS_VICTIMS] = {
 static struct {
 	pthread_mutex_t mu;
 	long long end_ms;
+	int done; /* the registrar has finished: the workers stop */
 	const fdpass_response *resp;
 	long violations, wrong, unexpected;
 	long custom_ok, custom_enoent, flush_ok, lookup_found, cycles, drained;
@@ -1547,6 +1551,16 @@ static void stress_add(long *counter, long n)
 	pthread_mutex_lock(&stress.mu);
 	*counter += n;
 	pthread_mutex_unlock(&stress.mu);
+}
+
+static int stress_done(void)
+{
+	int done;
+
+	pthread_mutex_lock(&stress.mu);
+	done = stress.done;
+	pthread_mutex_unlock(&stress.mu);
+	return done;
 }
 
 static void stress_unexpected(const char *what, int r)
@@ -1589,7 +1603,7 @@ static void *stress_worker(void *arg)
 		stress_unexpected("socketpair", -errno);
 		return NULL;
 	}
-	for (i = 0; now_ms() < stress.end_ms; i++) {
+	for (i = 0; !stress_done(); i++) {
 		fdpass_flusher_fn fn = NULL;
 		void *ctx = &fn;
 		char buf[4096];
@@ -1653,7 +1667,8 @@ static void *stress_registrar(void *arg)
 	int k, v;
 
 	(void)arg;
-	while (now_ms() < stress.end_ms) {
+	while (now_ms() < stress.end_ms ||
+	       (cycles < STRESS_MIN_CYCLES && now_ms() < stress.end_ms - STRESS_MS + STRESS_CAP_MS)) {
 		ssize_t n;
 		int r;
 
@@ -1693,6 +1708,9 @@ static void *stress_registrar(void *arg)
 		cycles++;
 	}
 	stress_add(&stress.cycles, cycles);
+	pthread_mutex_lock(&stress.mu);
+	stress.done = 1;
+	pthread_mutex_unlock(&stress.mu);
 	return NULL;
 }
 
