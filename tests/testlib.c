@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,31 +24,17 @@
 
 #include "testlib.h"
 
-int tl_count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own fd */
-}
+/* ---- how a test runs ---------------------------------------------------- */
 
 static int fds_at_start;
+static const char *current_test = "a test";
 
-/* Setups take the test's name from cmocka's initial state, where TL_TEST put it. */
-static const char *test_name(void **state)
-{
-	return *state ? (const char *)*state : "a test";
-}
-
+/* Setups take the test's name from cmocka's initial state, where the macros put it. */
 int tl_fd_setup(void **state)
 {
-	tl_watchdog_arm(test_name(state));
+	if (*state)
+		current_test = *state;
+	tl_watchdog_arm(current_test);
 	*state = NULL;
 	fds_at_start = tl_count_fds();
 	return 0;
@@ -91,6 +80,56 @@ int tl_dir_teardown(void **state)
 	return r;
 }
 
+void tl_path_in(char *buf, size_t size, void **state, const char *name)
+{
+	const struct tl_dir *d = *state;
+
+	snprintf(buf, size, "%s/%s", d->path, name);
+}
+
+const char *tl_dir_path(void **state)
+{
+	return ((const struct tl_dir *)*state)->path;
+}
+
+int tl_pair_setup(void **state)
+{
+	const struct tl_case *c = *state;
+	struct tl_pair *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -1;
+	*state = (void *)c->name;
+	tl_fd_setup(state);
+	p->type = c->type;
+	p->type_name = c->type == SOCK_STREAM ? "SOCK_STREAM" : "SOCK_SEQPACKET";
+	tl_socketpair(p->type, p->sv);
+	*state = p;
+	return 0;
+}
+
+int tl_pair_teardown(void **state)
+{
+	struct tl_pair *p = *state;
+
+	tl_pair_close(p, 0);
+	tl_pair_close(p, 1);
+	free(p);
+	return tl_fd_teardown(state);
+}
+
+struct tl_pair *tl_pair(void **state)
+{
+	return *state;
+}
+
+void tl_pair_close(struct tl_pair *p, int end)
+{
+	if (p->sv[end] >= 0)
+		close(p->sv[end]);
+	p->sv[end] = -1;
+}
+
 int tl_under_valgrind(void)
 {
 #ifdef HAVE_VALGRIND_H
@@ -113,21 +152,12 @@ int tl_slowdown(void)
 #endif
 }
 
-/* ---- the watchdog ------------------------------------------------------- */
-
 static struct {
 	timer_t timer;
 	int armed;
-	char report[512];     /* "watchdog: <test> still running after <n> s, " */
-	char waiting[256];    /* what it waits for */
+	char report[512];  /* "watchdog: <test> still running after <n> s, " */
+	char waiting[256]; /* what it waits for */
 } watchdog;
-
-static void append(char *buf, size_t size, const char *s)
-{
-	size_t n = strlen(buf);
-
-	snprintf(buf + n, size - n, "%s", s);
-}
 
 /* Async-signal-safe: the report was written beforehand. */
 static void on_watchdog(int sig)
@@ -148,14 +178,10 @@ void tl_watchdog_arm(const char *test)
 	struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2 };
 	struct itimerspec its = { .it_value = { .tv_sec = TL_WATCHDOG_S * tl_slowdown() } };
 	struct sigaction sa;
-	char secs[32];
 
 	tl_watchdog_disarm();
-	snprintf(watchdog.report, sizeof(watchdog.report), "watchdog: %s still running after ",
-		 test);
-	snprintf(secs, sizeof(secs), "%ld s, ", (long)its.it_value.tv_sec);
-	append(watchdog.report, sizeof(watchdog.report), secs);
-	watchdog.waiting[0] = '\0';
+	snprintf(watchdog.report, sizeof(watchdog.report),
+		 "watchdog: %s still running after %ld s, ", test, (long)its.it_value.tv_sec);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_watchdog;
 	sigemptyset(&sa.sa_mask);
@@ -184,109 +210,6 @@ void tl_waiting_for(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(watchdog.waiting, sizeof(watchdog.waiting), fmt, ap);
 	va_end(ap);
-}
-
-void tl_path_in(char *buf, size_t size, void **state, const char *name)
-{
-	const struct tl_dir *d = *state;
-
-	snprintf(buf, size, "%s/%s", d->path, name);
-}
-
-const char *tl_dir_path(void **state)
-{
-	return ((const struct tl_dir *)*state)->path;
-}
-
-int tl_tagged_fd(const char *tag)
-{
-	size_t len = strlen(tag);
-	int p[2];
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	if (write(p[1], tag, len) != (ssize_t)len) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	close(p[1]);
-	return p[0];
-}
-
-void tl_socketpair(int type, int sv[2])
-{
-	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
-}
-
-int tl_same_file(int a, int b)
-{
-	struct stat sa, sb;
-
-	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
-		return 0;
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-pid_t tl_fork(int (*fn)(void *arg), void *arg)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(fn(arg));
-	return pid;
-}
-
-void tl_wait_child(pid_t pid)
-{
-	int status;
-
-	tl_waiting_for("child %d to exit", (int)pid);
-	while (waitpid(pid, &status, 0) < 0)
-		assert_int_equal(errno, EINTR);
-	tl_waiting_for(NULL);
-	if (WIFSIGNALED(status))
-		fprintf(stderr, "child %d killed by signal %d\n", (int)pid, WTERMSIG(status));
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-}
-
-void tl_tmpdir(char *buf, size_t size)
-{
-	const char *base = getenv("TMPDIR");
-
-	snprintf(buf, size, "%s/fdpass-test-XXXXXX", base && *base ? base : "/tmp");
-	assert_non_null(mkdtemp(buf));
-}
-
-void tl_rmdir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[4096];
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-const char *tl_env(const char *name)
-{
-	const char *v = getenv(name);
-
-	if (!v || !*v)
-		fail_msg("environment variable %s is not set (run the tests with meson test)", name);
-	return v;
 }
 
 int64_t tl_now_ms(void)
@@ -323,65 +246,108 @@ int tl_margin_ms(void)
 	return margin;
 }
 
-ssize_t tl_sendmsg_fds(int sock, const void *data, size_t len, const int *fds, size_t nfds,
-		       size_t cmsg_len)
+void tl_sleep_ms(int ms)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 256)];
-	} control;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 
-	assert_true(nfds <= 256);
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		msg.msg_control = control.buf;
-		msg.msg_controllen = cmsg_len ? cmsg_len : CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = cmsg_len ? cmsg_len : CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	return sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
 }
 
-void tl_raw_send(int sock, const void *data, size_t len, const int *fds, size_t nfds)
+const char *tl_env(const char *name)
 {
-	assert_int_equal(tl_sendmsg_fds(sock, data, len, fds, nfds, 0), (ssize_t)len);
+	const char *v = getenv(name);
+
+	if (!v || !*v)
+		fail_msg("environment variable %s is not set (run the tests with meson test)", name);
+	return v;
 }
 
-size_t tl_read_to_eof(int fd, char *buf, size_t size, int ms)
+void tl_tmpdir(char *buf, size_t size)
 {
-	int64_t end = tl_now_ms() + ms;
-	size_t n = 0;
+	const char *base = getenv("TMPDIR");
 
-	tl_waiting_for("the end of stream on fd %d (%d ms at most)", fd, ms);
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int left = (int)(end - tl_now_ms());
-		ssize_t r;
+	snprintf(buf, size, "%s/fdpass-test-XXXXXX", base && *base ? base : "/tmp");
+	assert_non_null(mkdtemp(buf));
+}
 
-		if (left <= 0 || poll(&p, 1, left) <= 0)
-			fail_msg("no end of stream within %d ms (%zu bytes so far: \"%.*s\")",
-				 ms, n, (int)n, buf);
-		if (n + 1 >= size)
-			fail_msg("more than %zu bytes before end of stream", size - 1);
-		r = read(fd, buf + n, size - 1 - n);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+void tl_rmdir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4096];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if (r < 0)
-			fail_msg("read: %s", strerror(errno));
-		if (r == 0)
-			break;
-		n += (size_t)r;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
 	}
-	tl_waiting_for(NULL);
-	buf[n] = '\0';
+	closedir(d);
+	rmdir(dir);
+}
+
+/* ---- the fds of this process -------------------------------------------- */
+
+/*
+ * Read /proc/self/fd: the number of open fds, and (used not NULL) which of
+ * the numbers below 65536 are in use. The directory's own fd is not
+ * counted: it is free again once this returns.
+ */
+static int scan_fds(unsigned char *used, size_t size)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d) {
+		fprintf(stderr, "testlib: /proc/self/fd: %s\n", strerror(errno));
+		abort();
+	}
+	if (used)
+		memset(used, 0, size);
+	while ((e = readdir(d))) {
+		int fd;
+
+		if (e->d_name[0] == '.')
+			continue;
+		fd = atoi(e->d_name);
+		if (fd == dirfd(d))
+			continue;
+		n++;
+		if (used && fd >= 0 && (size_t)fd < size)
+			used[fd] = 1;
+	}
+	closedir(d);
 	return n;
+}
+
+int tl_count_fds(void)
+{
+	return scan_fds(NULL, 0);
+}
+
+int tl_count_fds_no_open(void)
+{
+	int fd, n = 0;
+
+	for (fd = 0; fd < 4096; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+int tl_nth_free_fd(int n)
+{
+	static unsigned char used[65536];
+	int fd;
+
+	scan_fds(used, sizeof(used));
+	for (fd = 0; fd < (int)sizeof(used) - 1; fd++)
+		if (!used[fd] && n-- == 0)
+			break;
+	return fd;
 }
 
 /* The open-file limit the kernel enforces, as /proc tells it. */
@@ -403,10 +369,7 @@ static long kernel_fd_limit(void)
 int tl_limit_fds(int room)
 {
 	struct rlimit rl;
-	int lowest = 0;
 
-	while (fcntl(lowest, F_GETFD) >= 0)
-		lowest++;
 	/* Reading /proc needs an fd: lift the limit, then check it took. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return 1;
@@ -417,6 +380,466 @@ int tl_limit_fds(int room)
 		return 77;
 	if (room < 0)
 		return 0;
-	rl.rlim_cur = (rlim_t)(lowest + room);
+	rl.rlim_cur = (rlim_t)tl_nth_free_fd(room);
 	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? 1 : 0;
+}
+
+int tl_is_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0 || errno != EBADF;
+}
+
+int tl_is_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	return fl >= 0 && (fl & FD_CLOEXEC);
+}
+
+int tl_same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+		return 0;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* ---- pipes and sockets -------------------------------------------------- */
+
+void tl_pipe(int p[2])
+{
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+}
+
+void tl_socketpair(int type, int sv[2])
+{
+	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+void tl_tcp_pair(int *client, int *server)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(lfd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	assert_int_not_equal(ntohs(sa.sin_port), 0);
+	*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(*client >= 0);
+	assert_int_equal(connect(*client, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	*server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(*server >= 0);
+	close(lfd);
+}
+
+int tl_tagged_fd(const char *tag)
+{
+	size_t len = strlen(tag);
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	if (write(p[1], tag, len) != (ssize_t)len) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	close(p[1]);
+	return p[0];
+}
+
+size_t tl_fill(int sock)
+{
+	static char junk[4096];
+	int fl = fcntl(sock, F_GETFL);
+	size_t total = 0, chunk;
+
+	memset(junk, 'j', sizeof(junk));
+	assert_true(fl >= 0);
+	assert_int_equal(fcntl(sock, F_SETFL, fl | O_NONBLOCK), 0);
+	/* Big writes until refused; then single bytes, which may still fit. */
+	for (chunk = sizeof(junk); chunk > 0; chunk = chunk > 1 ? 1 : 0) {
+		for (;;) {
+			ssize_t n = send(sock, junk, chunk, MSG_NOSIGNAL);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+				break;
+			}
+			total += (size_t)n;
+		}
+	}
+	assert_int_equal(fcntl(sock, F_SETFL, fl), 0);
+	return total;
+}
+
+int tl_wait_fd(int fd, short events, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int64_t end = tl_now_ms() + ms;
+	int r;
+
+	for (;;) {
+		int left = ms < 0 ? -1 : (int)(end - tl_now_ms());
+
+		r = poll(&p, 1, ms < 0 ? -1 : left > 0 ? left : 0);
+		if (r >= 0 || errno != EINTR)
+			break;
+	}
+	return r > 0 ? p.revents : r;
+}
+
+int tl_read_exact(int fd, void *buf, size_t len, int ms)
+{
+	char *p = buf;
+	int64_t end = tl_now_ms() + ms;
+
+	while (len > 0) {
+		int left = (int)(end - tl_now_ms());
+		ssize_t n;
+
+		if (left <= 0 || tl_wait_fd(fd, POLLIN, left) <= 0)
+			return -1;
+		n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int tl_fd_says(int fd, const char *tag, int ms)
+{
+	char buf[256];
+	size_t n = 0, len = strlen(tag);
+	int64_t end = tl_now_ms() + ms;
+
+	for (;;) {
+		int left = (int)(end - tl_now_ms());
+		ssize_t r;
+
+		if (left <= 0 || tl_wait_fd(fd, POLLIN, left) <= 0 || n >= sizeof(buf))
+			return 0;
+		r = read(fd, buf + n, sizeof(buf) - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return 0;
+		if (r == 0)
+			return n == len && memcmp(buf, tag, len) == 0;
+		n += (size_t)r;
+	}
+}
+
+/*
+ * Read until end of stream within ms into *buf: growing it (from malloc) if
+ * grow, else failing the test past size - 1 bytes. NUL-terminated.
+ */
+static size_t read_until_eof(int fd, char **buf, size_t size, int grow, int ms)
+{
+	int64_t end = tl_now_ms() + ms;
+	size_t n = 0;
+
+	tl_waiting_for("the end of stream on fd %d (%d ms at most)", fd, ms);
+	for (;;) {
+		int left = (int)(end - tl_now_ms());
+		ssize_t r;
+
+		if (left <= 0 || tl_wait_fd(fd, POLLIN, left) <= 0)
+			fail_msg("no end of stream within %d ms (%zu bytes so far: \"%.*s\")",
+				 ms, n, (int)(n < 200 ? n : 200), *buf);
+		if (n + 1 >= size) {
+			if (!grow)
+				fail_msg("more than %zu bytes before end of stream", size - 1);
+			size *= 2;
+			*buf = realloc(*buf, size);
+			assert_non_null(*buf);
+		}
+		r = read(fd, *buf + n, size - 1 - n);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0)
+			fail_msg("read: %s", strerror(errno));
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	tl_waiting_for(NULL);
+	(*buf)[n] = '\0';
+	return n;
+}
+
+size_t tl_read_to_eof(int fd, char *buf, size_t size, int ms)
+{
+	return read_until_eof(fd, &buf, size, 0, ms);
+}
+
+char *tl_read_all(int fd, size_t *len, int ms)
+{
+	char *buf = malloc(4096);
+
+	assert_non_null(buf);
+	*len = read_until_eof(fd, &buf, 4096, 1, ms);
+	return buf;
+}
+
+ssize_t tl_sendmsg_fds(int sock, const void *data, size_t len, const int *fds, size_t nfds,
+		       size_t cmsg_len)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 256)];
+	} control;
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (nfds > 256) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(&control, 0, sizeof(control));
+		msg.msg_control = control.buf;
+		msg.msg_controllen = cmsg_len ? cmsg_len : CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = cmsg_len ? cmsg_len : CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+void tl_raw_send(int sock, const void *data, size_t len, const int *fds, size_t nfds)
+{
+	assert_int_equal(tl_sendmsg_fds(sock, data, len, fds, nfds, 0), (ssize_t)len);
+}
+
+/* ---- children ------------------------------------------------------------ */
+
+/*
+ * Where peers hand their results over: shared memory, so that the parent
+ * holds no fd for them (a test may reap a child with waitpid() itself).
+ */
+#define MAX_PEERS 64
+static struct peer_slot {
+	pid_t pid; /* 0: free; -1: taken, the fork under way */
+	int result;
+	int handed;
+} *peers;
+static int my_peer_slot = -1; /* in a peer: its slot */
+
+pid_t tl_fork(int (*fn)(void *arg), void *arg)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fn(arg));
+	return pid;
+}
+
+pid_t tl_fork_peer(int (*fn)(void *arg), void *arg)
+{
+	pid_t pid;
+	int i;
+
+	if (!peers) {
+		peers = mmap(NULL, MAX_PEERS * sizeof(*peers), PROT_READ | PROT_WRITE,
+			     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		assert_true(peers != MAP_FAILED);
+	}
+	for (i = 0; i < MAX_PEERS && peers[i].pid; i++)
+		;
+	assert_true(i < MAX_PEERS);
+	peers[i].pid = -1;
+	peers[i].handed = 0;
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		my_peer_slot = i;
+		tl_die(fn(arg));
+	}
+	peers[i].pid = pid;
+	return pid;
+}
+
+void tl_die(int result)
+{
+	if (my_peer_slot >= 0) {
+		peers[my_peer_slot].result = result;
+		__atomic_store_n(&peers[my_peer_slot].handed, 1, __ATOMIC_RELEASE);
+	}
+	for (;;)
+		kill(getpid(), SIGKILL);
+}
+
+int tl_child_result(pid_t pid)
+{
+	int status, i, result = -1;
+
+	tl_waiting_for("child %d to end", (int)pid);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			tl_waiting_for(NULL);
+			return -1;
+		}
+	tl_waiting_for(NULL);
+	for (i = 0; peers && i < MAX_PEERS; i++)
+		if (peers[i].pid == pid) {
+			if (__atomic_load_n(&peers[i].handed, __ATOMIC_ACQUIRE))
+				result = peers[i].result;
+			peers[i].pid = 0;
+			return result;
+		}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	fprintf(stderr, "child %d killed by signal %d\n", (int)pid, WTERMSIG(status));
+	return -1;
+}
+
+void tl_wait_child(pid_t pid)
+{
+	int r = tl_child_result(pid);
+
+	if (r != 0)
+		fail_msg("child %d ended with %d, not 0 (what failed is on stderr, above)",
+			 (int)pid, r);
+}
+
+int tl_child_failed(const char *file, int line, const char *fmt, ...)
+{
+	const char *base = strrchr(file, '/');
+	va_list ap;
+
+	fprintf(stderr, "child %d of %s: %s:%d: ", (int)getpid(), current_test,
+		base ? base + 1 : file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	return 1;
+}
+
+int tl_put_byte(int fd)
+{
+	return write(fd, "x", 1) == 1 ? 0 : -1;
+}
+
+int tl_get_byte(int fd, int ms)
+{
+	char c;
+
+	return tl_read_exact(fd, &c, 1, ms);
+}
+
+/* ---- payloads and metadata ---------------------------------------------- */
+
+unsigned char tl_pattern(size_t i)
+{
+	return (unsigned char)((i * 7 + i / 251) & 0xff);
+}
+
+void tl_fill_pattern(void *buf, size_t len)
+{
+	unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = tl_pattern(i);
+}
+
+int tl_is_pattern(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != tl_pattern(i))
+			return 0;
+	return 1;
+}
+
+static const char *const pair_keys[] = { "route", "request-id", "route" };
+static const char *const pair_values[] = { "/app", "42-abc", "second value" };
+#define CLIENT_ADDR "192.0.2.7:51234"
+#define LOCAL_ADDR "198.51.100.1:443"
+
+fdpass_meta *tl_meta(size_t data_len)
+{
+	fdpass_meta *m = NULL;
+	unsigned char *data = malloc(data_len ? data_len : 1);
+	size_t i;
+
+	assert_non_null(data);
+	tl_fill_pattern(data, data_len);
+	assert_int_equal(fdpass_meta_new(&m), 0);
+	assert_int_equal(fdpass_meta_set_data(m, data, data_len), 0);
+	assert_int_equal(fdpass_meta_set(m, FDPASS_META_CLIENT_ADDR, CLIENT_ADDR), 0);
+	assert_int_equal(fdpass_meta_set(m, FDPASS_META_LOCAL_ADDR, LOCAL_ADDR), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(fdpass_meta_add_pair(m, pair_keys[i], pair_values[i]), 0);
+	free(data);
+	return m;
+}
+
+size_t tl_meta_wire_size(size_t data_len)
+{
+	size_t n = 16 + 6 + data_len + 6 + strlen(CLIENT_ADDR) + 6 + strlen(LOCAL_ADDR), i;
+
+	for (i = 0; i < 3; i++)
+		n += 6 + strlen(pair_keys[i]) + 1 + strlen(pair_values[i]);
+	return n;
+}
+
+static int same_text(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+int tl_meta_same(const fdpass_meta *a, const fdpass_meta *b)
+{
+	const void *da, *db;
+	size_t la, lb, i;
+	int f;
+
+	if (!a || !b)
+		return 0;
+	da = fdpass_meta_get_data(a, &la);
+	db = fdpass_meta_get_data(b, &lb);
+	if (!da != !db || la != lb || (la && memcmp(da, db, la)))
+		return 0;
+	for (f = FDPASS_META_CLIENT_ADDR; f <= FDPASS_META_FLUSHER; f++)
+		if (!same_text(fdpass_meta_get(a, f), fdpass_meta_get(b, f)))
+			return 0;
+	if (fdpass_meta_pair_count(a) != fdpass_meta_pair_count(b))
+		return 0;
+	for (i = 0; i < fdpass_meta_pair_count(a); i++) {
+		const char *ka, *va, *kb, *vb;
+
+		if (fdpass_meta_get_pair(a, i, &ka, &va) || fdpass_meta_get_pair(b, i, &kb, &vb) ||
+		    strcmp(ka, kb) || strcmp(va, vb))
+			return 0;
+	}
+	return 1;
 }

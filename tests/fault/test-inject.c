@@ -26,16 +26,16 @@
 
 #include <fdpass.h>
 
-#include "helpers.h"
+#include "testlib.h"
 #include "wrap.h"
 
 static int fi_teardown(void **state)
 {
 	fi_disarm();
-	return ft_teardown(state);
+	return tl_dir_teardown(state);
 }
 
-#define FI_TEST(f) cmocka_unit_test_prestate_setup_teardown(f, ft_setup, fi_teardown, #f)
+#define FI_TEST(f) cmocka_unit_test_prestate_setup_teardown(f, tl_dir_setup, fi_teardown, #f)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -43,7 +43,7 @@ static int fi_teardown(void **state)
 /* Nothing waits to be read on fd. */
 static void assert_nothing_to_read(int fd)
 {
-	assert_int_equal(ft_wait_fd(fd, POLLIN, 0), 0);
+	assert_int_equal(tl_wait_fd(fd, POLLIN, 0), 0);
 }
 
 static void assert_same_inode(int fd, const struct stat *before)
@@ -66,7 +66,7 @@ static void three_open(struct three *t)
 {
 	int i;
 
-	ft_pipe(t->p);
+	tl_pipe(t->p);
 	t->tagged = tl_tagged_fd("third");
 	assert_true(t->tagged >= 0);
 	t->fds[0] = t->p[0];
@@ -119,8 +119,8 @@ static void assert_pattern_arrives(int fd, size_t len)
 	unsigned char *buf = malloc(len);
 
 	assert_non_null(buf);
-	assert_int_equal(ft_read_exact(fd, buf, len, 2000), 0);
-	assert_true(ft_is_pattern(buf, len));
+	assert_int_equal(tl_read_exact(fd, buf, len, 2000), 0);
+	assert_true(tl_is_pattern(buf, len));
 	free(buf);
 }
 
@@ -138,7 +138,7 @@ static void test_wraps_reach_library(void **state)
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	ft_pipe(p);
+	tl_pipe(p);
 	FI_ARM("fdpass_send", FI_FAIL_NTH(FI_SENDMSG, 1, ENOBUFS));
 	assert_int_equal(fdpass_send(sv[0], p[0]), -ENOBUFS);
 	fi_disarm();
@@ -163,7 +163,7 @@ static void test_send_eintr(void **state)
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	ft_pipe(p);
+	tl_pipe(p);
 	FI_ARM("fdpass_send", FI_FAIL_N(FI_SENDMSG, 1, 3, EINTR));
 	assert_int_equal(fdpass_send(sv[0], p[1]), 0);
 	fi_disarm();
@@ -187,7 +187,7 @@ static void test_send_errors(void **state)
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	ft_pipe(p);
+	tl_pipe(p);
 	assert_int_equal(fstat(p[1], &st), 0);
 	for (i = 0; i < ARRAY_SIZE(errs); i++) {
 		struct fi_rule rule = FI_FAIL_NTH(FI_SENDMSG, 1, errs[i]);
@@ -224,7 +224,7 @@ static void assert_three_arrive(int sock, const struct three *t)
 
 	assert_int_equal(fdpass_recv_fds(sock, got, &n, buf, sizeof(buf), FDPASS_WAITALL, 2000),
 			 MSG_LEN);
-	assert_true(ft_is_pattern(buf, sizeof(buf)));
+	assert_true(tl_is_pattern(buf, sizeof(buf)));
 	three_received(t, got, n);
 }
 
@@ -235,7 +235,7 @@ static void test_send_fds_short_writes(void **state)
 	int sv[2];
 
 	(void)state;
-	ft_fill_pattern(msg, sizeof(msg));
+	tl_fill_pattern(msg, sizeof(msg));
 	tl_socketpair(SOCK_STREAM, sv);
 	three_open(&t);
 	/* 1 byte (with the fds), EINTR, then 100 bytes a call. */
@@ -264,7 +264,7 @@ static void test_send_fds_eagain(void **state)
 	int64_t t0;
 
 	(void)state;
-	ft_fill_pattern(msg, sizeof(msg));
+	tl_fill_pattern(msg, sizeof(msg));
 	tl_socketpair(SOCK_STREAM, sv);
 	three_open(&t);
 
@@ -306,15 +306,15 @@ static void test_send_fds_eagain(void **state)
 	n = 4;
 	assert_int_equal(fdpass_recv_fds(sv[1], got, &n, buf, sizeof(buf),
 					 FDPASS_WAITALL | FDPASS_NONBLOCK, 0), 10);
-	assert_true(ft_is_pattern(buf, 10));
+	assert_true(tl_is_pattern(buf, 10));
 	three_received(&t, got, n);
 
 	/* EAGAIN for ever with a deadline: -ETIMEDOUT, on time. */
 	FI_ARM("fdpass_send_fds", FI_FAIL_FOR(FI_SENDMSG, 1, EAGAIN, 2000));
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_send_fds(sv[0], t.fds, 3, msg, sizeof(msg), 0, 100), -ETIMEDOUT);
 	fi_disarm();
-	assert_deadline_kept(ft_now_ms() - t0, 100);
+	assert_deadline_kept(tl_now_ms() - t0, 100);
 
 	/* poll() itself failing. */
 	FI_ARM("fdpass_send_fds",
@@ -337,7 +337,7 @@ static void test_send_fds_errors(void **state)
 	size_t i, n;
 
 	(void)state;
-	ft_fill_pattern(msg, sizeof(msg));
+	tl_fill_pattern(msg, sizeof(msg));
 	tl_socketpair(SOCK_STREAM, sv);
 	three_open(&t);
 	for (i = 0; i < ARRAY_SIZE(errs); i++) {
@@ -374,7 +374,7 @@ static void test_recv_eintr(void **state)
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	ft_pipe(p);
+	tl_pipe(p);
 	assert_int_equal(fdpass_send(sv[0], p[1]), 0);
 	FI_ARM("fdpass_recv", FI_FAIL_N(FI_RECVMSG, 1, 3, EINTR));
 	assert_int_equal(fdpass_recv(sv[1], &fd), 1);
@@ -395,7 +395,7 @@ static void test_recv_errors(void **state)
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	ft_pipe(p);
+	tl_pipe(p);
 	assert_int_equal(fdpass_send(sv[0], p[1]), 0);
 	for (i = 0; i < ARRAY_SIZE(errs); i++) {
 		struct fi_rule rule = FI_FAIL_NTH(FI_RECVMSG, 1, errs[i]);
@@ -426,11 +426,11 @@ static void test_recv_ctrunc_closes(void **state)
 	unsigned char msg[MSG_LEN], buf[MSG_LEN];
 	int sv[2], fd = 7, got[4] = { -1, -1, -1, -1 }, fds;
 	struct three t;
-	fdpass_meta *m = ft_meta(100), *in = NULL;
+	fdpass_meta *m = tl_meta(100), *in = NULL;
 	size_t n;
 
 	(void)state;
-	ft_fill_pattern(msg, sizeof(msg));
+	tl_fill_pattern(msg, sizeof(msg));
 	tl_socketpair(SOCK_STREAM, sv);
 	three_open(&t);
 	fds = tl_count_fds();
@@ -487,7 +487,7 @@ static void test_recv_fds_short_reads(void **state)
 	int sv[2];
 
 	(void)state;
-	ft_fill_pattern(msg, sizeof(msg));
+	tl_fill_pattern(msg, sizeof(msg));
 	tl_socketpair(SOCK_STREAM, sv);
 	three_open(&t);
 	assert_int_equal(fdpass_send_fds(sv[0], t.fds, 3, msg, sizeof(msg), 0, -1), MSG_LEN);
@@ -512,7 +512,7 @@ static void test_recv_fds_eagain(void **state)
 	int64_t t0;
 
 	(void)state;
-	ft_fill_pattern(msg, sizeof(msg));
+	tl_fill_pattern(msg, sizeof(msg));
 	tl_socketpair(SOCK_STREAM, sv);
 	three_open(&t);
 
@@ -544,9 +544,9 @@ static void test_recv_fds_eagain(void **state)
 	assert_int_equal(fdpass_recv_fds(sv[1], got, &n, buf, sizeof(buf),
 					 FDPASS_WAITALL | FDPASS_NONBLOCK, 0), 10);
 	fi_disarm();
-	assert_true(ft_is_pattern(buf, 10));
+	assert_true(tl_is_pattern(buf, 10));
 	three_received(&t, got, n);
-	assert_int_equal(ft_read_exact(sv[1], buf + 10, MSG_LEN - 10, 1000), 0);
+	assert_int_equal(tl_read_exact(sv[1], buf + 10, MSG_LEN - 10, 1000), 0);
 	assert_memory_equal(buf + 10, msg + 10, MSG_LEN - 10);
 
 	/* ...or the deadline passing: the same, on time. */
@@ -555,12 +555,12 @@ static void test_recv_fds_eagain(void **state)
 	FI_ARM("fdpass_recv_fds",
 	       FI_SHORT_NTH(FI_RECVMSG, 1, 10),
 	       FI_FAIL_FOR(FI_RECVMSG, 2, EAGAIN, 2000));
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_recv_fds(sv[1], got, &n, buf, sizeof(buf), FDPASS_WAITALL, 100), 10);
 	fi_disarm();
-	assert_deadline_kept(ft_now_ms() - t0, 100);
+	assert_deadline_kept(tl_now_ms() - t0, 100);
 	three_received(&t, got, n);
-	assert_int_equal(ft_read_exact(sv[1], buf + 10, MSG_LEN - 10, 1000), 0);
+	assert_int_equal(tl_read_exact(sv[1], buf + 10, MSG_LEN - 10, 1000), 0);
 
 	three_close(&t);
 	socketpair_close(sv);
@@ -575,7 +575,7 @@ static void test_recv_fds_error_mid_message(void **state)
 	size_t i, n;
 
 	(void)state;
-	ft_fill_pattern(msg, sizeof(msg));
+	tl_fill_pattern(msg, sizeof(msg));
 	three_open(&t);
 	for (i = 0; i < ARRAY_SIZE(errs); i++) {
 		struct fi_rule rules[] = {
@@ -612,7 +612,7 @@ static void assert_meta_arrives(int sock, const struct three *t, const fdpass_me
 	size_t n = 4;
 
 	assert_int_equal(fdpass_recv_meta(sock, got, &n, &in, 0, 0, 2000), 1);
-	assert_true(ft_meta_same(in, sent));
+	assert_true(tl_meta_same(in, sent));
 	three_received(t, got, n);
 	fdpass_meta_free(in);
 }
@@ -637,7 +637,7 @@ static void test_send_meta_rest_finished(void **state)
 		{ ENOBUFS, 0 },
 		{ EAGAIN, FDPASS_NONBLOCK },
 	};
-	fdpass_meta *m = ft_meta(META_DATA);
+	fdpass_meta *m = tl_meta(META_DATA);
 	struct three t;
 	int sv[2];
 	size_t c;
@@ -673,7 +673,7 @@ static void test_send_meta_rest_finished(void **state)
 static void test_send_meta_rest_fails(void **state)
 {
 	static const int errs[] = { EPIPE, ECONNRESET, ENOBUFS, EAGAIN };
-	fdpass_meta *m = ft_meta(META_DATA), *in;
+	fdpass_meta *m = tl_meta(META_DATA), *in;
 	struct three t;
 	size_t i;
 
@@ -693,11 +693,11 @@ static void test_send_meta_rest_fails(void **state)
 		tl_socketpair(SOCK_STREAM, sv);
 		fds = tl_count_fds();
 		fi_arm("fdpass_send_meta", rules, ARRAY_SIZE(rules));
-		t0 = ft_now_ms();
+		t0 = tl_now_ms();
 		r = fdpass_send_meta(sv[0], t.fds, 3, m, 0, 100);
-		elapsed = ft_now_ms() - t0;
+		elapsed = tl_now_ms() - t0;
 		fi_disarm();
-		if (r != -ECONNABORTED || elapsed > 100 + ft_margin_ms()) {
+		if (r != -ECONNABORTED || elapsed > 100 + tl_margin_ms()) {
 			socketpair_close(sv);
 			three_close(&t);
 			fdpass_meta_free(m);
@@ -733,7 +733,7 @@ static void test_send_meta_nothing_sent(void **state)
 		{ FI_SENDMSG, EAGAIN, -EAGAIN, 0 },
 		{ FI_MALLOC, ENOMEM, -ENOMEM, 1000 }, /* encoding the message */
 	};
-	fdpass_meta *m = ft_meta(META_DATA);
+	fdpass_meta *m = tl_meta(META_DATA);
 	struct three t;
 	int sv[2];
 	size_t i;
@@ -767,7 +767,7 @@ static void test_send_meta_nothing_sent(void **state)
 
 static void test_recv_meta_short_reads(void **state)
 {
-	fdpass_meta *m = ft_meta(META_DATA);
+	fdpass_meta *m = tl_meta(META_DATA);
 	struct three t;
 	int sv[2];
 
@@ -781,7 +781,7 @@ static void test_recv_meta_short_reads(void **state)
 	       FI_SHORT_FROM(FI_RECVMSG, 1, 7));
 	assert_meta_arrives(sv[1], &t, m);
 	fi_disarm();
-	assert_true(fi_calls(FI_RECVMSG) > ft_meta_wire_size(META_DATA) / 7);
+	assert_true(fi_calls(FI_RECVMSG) > tl_meta_wire_size(META_DATA) / 7);
 	fdpass_meta_free(m);
 	three_close(&t);
 	socketpair_close(sv);
@@ -789,7 +789,7 @@ static void test_recv_meta_short_reads(void **state)
 
 static void test_recv_meta_eagain(void **state)
 {
-	fdpass_meta *m = ft_meta(META_DATA), *in = NULL;
+	fdpass_meta *m = tl_meta(META_DATA), *in = NULL;
 	int sv[2], got[4];
 	struct three t;
 	size_t n;
@@ -823,10 +823,10 @@ static void test_recv_meta_eagain(void **state)
 	n = 4;
 	assert_int_equal(fdpass_send_meta(sv[0], t.fds, 3, m, 0, 1000), 0);
 	FI_ARM("fdpass_recv_meta", FI_FAIL_FOR(FI_RECVMSG, 2, EAGAIN, 2000));
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_recv_meta(sv[1], got, &n, &in, 0, 0, 100), -ETIME);
 	fi_disarm();
-	assert_deadline_kept(ft_now_ms() - t0, 100);
+	assert_deadline_kept(tl_now_ms() - t0, 100);
 	assert_int_equal(n, 0);
 	assert_null(in);
 	socketpair_close(sv);
@@ -850,7 +850,7 @@ static void test_recv_meta_eagain(void **state)
 
 static void test_recv_meta_errors(void **state)
 {
-	fdpass_meta *m = ft_meta(META_DATA), *in = NULL;
+	fdpass_meta *m = tl_meta(META_DATA), *in = NULL;
 	int sv[2], got[4], fds;
 	struct three t;
 	size_t n;
@@ -915,9 +915,9 @@ static int reader_main(void *arg)
 	const struct reader *r = arg;
 	unsigned char *buf = malloc(r->len);
 
-	if (!buf || ft_read_exact(r->fd, buf, r->len, 5000) < 0)
+	if (!buf || tl_read_exact(r->fd, buf, r->len, 5000) < 0)
 		return 1;
-	return ft_is_pattern(buf, r->len) ? 0 : 2;
+	return tl_is_pattern(buf, r->len) ? 0 : 2;
 }
 
 /*
@@ -930,7 +930,7 @@ static pid_t start_reader(int fd, size_t len)
 {
 	struct reader r = { fd, len };
 
-	return ft_fork(reader_main, &r);
+	return tl_fork_peer(reader_main, &r);
 }
 
 /*
@@ -952,18 +952,18 @@ static int write_all_stops(int fd, int reader, enum fi_call call, const void *bu
 		int r, t = timeouts[i];
 
 		fi_arm("fdpass_write_all", &rule, 1);
-		t0 = ft_now_ms();
+		t0 = tl_now_ms();
 		r = fdpass_write_all(fd, buf, WRITE_LEN, t);
-		elapsed = ft_now_ms() - t0;
+		elapsed = tl_now_ms() - t0;
 		fi_disarm();
 		if (r == 0) { /* drain what went out after the rule stopped */
 			char *sink = malloc(WRITE_LEN);
 
 			assert_non_null(sink);
-			assert_int_equal(ft_read_exact(reader, sink, WRITE_LEN, 2000), 0);
+			assert_int_equal(tl_read_exact(reader, sink, WRITE_LEN, 2000), 0);
 			free(sink);
 		}
-		if (r != -ETIMEDOUT || elapsed > t + ft_margin_ms() || elapsed < t - 2) {
+		if (r != -ETIMEDOUT || elapsed > t + tl_margin_ms() || elapsed < t - 2) {
 			snprintf(why, size, "fdpass_write_all to a %s, timeout %d ms, every %s "
 				 "EAGAIN while poll() says POLLOUT: %d after %lld ms and %u calls "
 				 "to %s (expected -ETIMEDOUT within %d ms)",
@@ -987,7 +987,7 @@ static void test_write_all_socket(void **state)
 
 	(void)state;
 	assert_non_null(buf);
-	ft_fill_pattern(buf, WRITE_LEN);
+	tl_fill_pattern(buf, WRITE_LEN);
 	tl_socketpair(SOCK_STREAM, sv);
 	pid = start_reader(sv[1], WRITE_LEN);
 	FI_ARM("fdpass_write_all",
@@ -998,7 +998,7 @@ static void test_write_all_socket(void **state)
 	assert_int_equal(fdpass_write_all(sv[0], buf, WRITE_LEN, 2000), 0);
 	fi_disarm();
 	assert_true(fi_hits() > WRITE_LEN / 333);
-	ft_wait_child(pid);
+	tl_wait_child(pid);
 	assert_nothing_to_read(sv[1]);
 
 	/* No deadline: the same. */
@@ -1009,7 +1009,7 @@ static void test_write_all_socket(void **state)
 	       FI_SHORT_FROM(FI_SEND, 1, 333));
 	assert_int_equal(fdpass_write_all(sv[0], buf, WRITE_LEN, -1), 0);
 	fi_disarm();
-	ft_wait_child(pid);
+	tl_wait_child(pid);
 
 	for (i = 0; i < ARRAY_SIZE(errs); i++) {
 		struct fi_rule rules[] = {
@@ -1047,8 +1047,8 @@ static void test_write_all_pipe(void **state)
 
 	(void)state;
 	assert_non_null(buf);
-	ft_fill_pattern(buf, WRITE_LEN);
-	ft_pipe(p);
+	tl_fill_pattern(buf, WRITE_LEN);
+	tl_pipe(p);
 	/* Not a socket: poll(), then write() of at most PIPE_BUF bytes. */
 	FI_ARM("fdpass_write_all",
 	       FI_FAIL_EVERY(FI_WRITE, 2, 4, EINTR),
@@ -1097,7 +1097,7 @@ static size_t read_head(int fd, char *buf, size_t size)
 	size_t n = 0;
 	char *date;
 
-	while (n + 1 < size && ft_wait_fd(fd, POLLIN, n ? 0 : 200) > 0) {
+	while (n + 1 < size && tl_wait_fd(fd, POLLIN, n ? 0 : 200) > 0) {
 		ssize_t r = read(fd, buf + n, size - 1 - n);
 
 		if (r <= 0)
@@ -1255,7 +1255,7 @@ static void test_handoff_faults(void **state)
 	int lfd;
 	size_t c;
 
-	ft_path(state, "backend.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
 	for (c = 0; c < ARRAY_SIZE(cases); c++) {
@@ -1309,11 +1309,11 @@ static void test_handoff_faults(void **state)
 static void test_handoff_meta_faults(void **state)
 {
 	fdpass_response *resp = make_response();
-	fdpass_meta *m = ft_meta(META_DATA);
+	fdpass_meta *m = tl_meta(META_DATA);
 	char path[300];
 	int lfd, sv[2];
 
-	ft_path(state, "backend.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
 	tl_socketpair(SOCK_STREAM, sv);
@@ -1330,7 +1330,7 @@ static void test_handoff_meta_faults(void **state)
 	       FI_SHORT_FROM(FI_SEND, 2, 50));
 	assert_int_equal(fdpass_handoff_meta(path, sv[1], NULL, resp, m, 1000), 0);
 	fi_disarm();
-	assert_true(fi_calls(FI_SEND) > ft_meta_wire_size(META_DATA) / 50);
+	assert_true(fi_calls(FI_SEND) > tl_meta_wire_size(META_DATA) / 50);
 	client_got_head(sv[0]);
 	backend_gets(lfd, sv[1], "flush");
 
@@ -1391,7 +1391,7 @@ static void test_connect_faults(void **state)
 	int lfd;
 	size_t c;
 
-	ft_path(state, "listener.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "listener.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
 	for (c = 0; c < ARRAY_SIZE(cases); c++) {
@@ -1442,7 +1442,7 @@ static void test_listen_faults(void **state)
 	size_t c;
 	int fd, stale;
 
-	ft_path(state, "listener.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "listener.sock");
 	for (c = 0; c < ARRAY_SIZE(cases); c++) {
 		int fds = tl_count_fds();
 
@@ -1501,7 +1501,7 @@ static void test_backend_new_faults(void **state)
 	fdpass_backend *b;
 	size_t c;
 
-	ft_path(state, "backend.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	for (c = 0; c < ARRAY_SIZE(cases); c++) {
 		int fds = tl_count_fds(), r;
 
@@ -1542,10 +1542,10 @@ static void assert_backend_serves(fdpass_backend *b, const char *tag, const fdpa
 	int fd = -7;
 
 	assert_int_equal(fdpass_backend_recv_meta(b, &fd, &in, 1000), 1);
-	assert_true(ft_fd_says(fd, tag, 1000));
+	assert_true(tl_fd_says(fd, tag, 1000));
 	close(fd);
 	if (m)
-		assert_true(ft_meta_same(in, m));
+		assert_true(tl_meta_same(in, m));
 	else
 		assert_null(in);
 	fdpass_meta_free(in);
@@ -1589,9 +1589,9 @@ static void test_backend_recv_faults(void **state)
 	char path[300];
 	size_t c;
 
-	ft_path(state, "backend.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	for (c = 0; c < ARRAY_SIZE(cases); c++) {
-		fdpass_meta *m = cases[c].meta ? ft_meta(300) : NULL;
+		fdpass_meta *m = cases[c].meta ? tl_meta(300) : NULL;
 		fdpass_meta *in = (fdpass_meta *)&in; /* must be replaced by NULL or the metadata */
 		fdpass_backend *b = NULL;
 		int fd = -7, r, fds;
@@ -1607,9 +1607,9 @@ static void test_backend_recv_faults(void **state)
 				 cases[c].expect);
 		assert_true(fi_hits() > 0);
 		if (r == 1) {
-			assert_true(ft_fd_says(fd, "first", 1000));
+			assert_true(tl_fd_says(fd, "first", 1000));
 			close(fd);
-			assert_true(m ? ft_meta_same(in, m) : in == NULL);
+			assert_true(m ? tl_meta_same(in, m) : in == NULL);
 			fdpass_meta_free(in);
 		} else {
 			assert_int_equal(fd, -1);
@@ -1618,7 +1618,7 @@ static void test_backend_recv_faults(void **state)
 			fd = -7;
 			r = fdpass_backend_recv(b, &fd, 200);
 			if (r == 1) {
-				assert_true(ft_fd_says(fd, "first", 1000));
+				assert_true(tl_fd_says(fd, "first", 1000));
 				close(fd);
 			}
 			if (cases[c].fate == WAITS)
@@ -1644,10 +1644,10 @@ static void test_backend_recv_faults(void **state)
 
 		assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 		FI_ARM("fdpass_backend_recv", FI_FAIL_FOR(FI_EPOLL_WAIT, 1, EINTR, 2000));
-		t0 = ft_now_ms();
+		t0 = tl_now_ms();
 		assert_int_equal(fdpass_backend_recv(b, &fd, 100), -ETIMEDOUT);
 		fi_disarm();
-		assert_deadline_kept(ft_now_ms() - t0, 100);
+		assert_deadline_kept(tl_now_ms() - t0, 100);
 		fdpass_backend_free(b);
 	}
 }
@@ -1767,7 +1767,7 @@ static void build_meta(const char *site, const struct fi_rule *rule)
 
 static void send_meta(const char *site, const struct fi_rule *rule)
 {
-	fdpass_meta *m = ft_meta(1000);
+	fdpass_meta *m = tl_meta(1000);
 	struct three t;
 	int sv[2], failed;
 
@@ -1788,7 +1788,7 @@ static void send_meta(const char *site, const struct fi_rule *rule)
 
 static void recv_meta(const char *site, const struct fi_rule *rule, int type)
 {
-	fdpass_meta *m = ft_meta(1000), *in = NULL;
+	fdpass_meta *m = tl_meta(1000), *in = NULL;
 	int sv[2], got[4] = { -1, -1, -1, -1 }, fds, r;
 	struct three t;
 	size_t n = 4;
@@ -1807,7 +1807,7 @@ static void recv_meta(const char *site, const struct fi_rule *rule, int type)
 		assert_int_equal(tl_count_fds(), fds);
 	} else {
 		assert_int_equal(r, 1);
-		assert_true(ft_meta_same(in, m));
+		assert_true(tl_meta_same(in, m));
 		three_received(&t, got, n);
 	}
 	fdpass_meta_free(in);
@@ -1876,7 +1876,7 @@ static void backend_setup(const char *site, const struct fi_rule *rule)
 
 static void backend_recv(const char *site, const struct fi_rule *rule)
 {
-	fdpass_meta *m = ft_meta(1000), *in = NULL;
+	fdpass_meta *m = tl_meta(1000), *in = NULL;
 	fdpass_backend *b = NULL;
 	int fd = -7, r, fds;
 
@@ -1893,8 +1893,8 @@ static void backend_recv(const char *site, const struct fi_rule *rule)
 		assert_int_equal(tl_count_fds(), fds);
 	} else {
 		assert_int_equal(r, 1);
-		assert_true(ft_fd_says(fd, "first", 1000));
-		assert_true(ft_meta_same(in, m));
+		assert_true(tl_fd_says(fd, "first", 1000));
+		assert_true(tl_meta_same(in, m));
 		close(fd);
 		fdpass_meta_free(in);
 	}
@@ -1907,7 +1907,7 @@ static void backend_recv(const char *site, const struct fi_rule *rule)
 static void handoff_meta(const char *site, const struct fi_rule *rule)
 {
 	fdpass_response *resp = make_response();
-	fdpass_meta *m = ft_meta(1000);
+	fdpass_meta *m = tl_meta(1000);
 	int lfd, sv[2], r;
 	struct stat st;
 
@@ -1953,7 +1953,7 @@ static void test_alloc_sweeps(void **state)
 	};
 	size_t i;
 
-	ft_path(state, "sweep.sock", sweep_path, sizeof(sweep_path));
+	tl_path_in(sweep_path, sizeof(sweep_path), state, "sweep.sock");
 	for (i = 0; i < ARRAY_SIZE(sweeps); i++) {
 		unsigned n = sweep(sweeps[i].site, sweeps[i].fn);
 

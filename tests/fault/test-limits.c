@@ -25,7 +25,7 @@
 
 #include <fdpass.h>
 
-#include "helpers.h"
+#include "testlib.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -45,7 +45,7 @@ static void assert_bounded(int64_t elapsed, int timeout)
 
 static void assert_nothing_to_read(int fd)
 {
-	assert_int_equal(ft_wait_fd(fd, POLLIN, 0), 0);
+	assert_int_equal(tl_wait_fd(fd, POLLIN, 0), 0);
 }
 
 static int say_ready(int w)
@@ -57,7 +57,7 @@ static void wait_ready(int r)
 {
 	char c;
 
-	assert_true(ft_wait_fd(r, POLLIN, 5000) > 0);
+	assert_true(tl_wait_fd(r, POLLIN, 5000) > 0);
 	assert_int_equal(read(r, &c, 1), 1);
 }
 
@@ -85,7 +85,7 @@ static int child_at_fd_limit(void *arg)
 	const char *path = arg;
 	char other[320];
 	fdpass_backend *b = NULL, *b2 = NULL;
-	fdpass_meta *m = ft_meta(100), *in = NULL;
+	fdpass_meta *m = tl_meta(100), *in = NULL;
 	int p[2], sv[2], one[2], client[2], front1, front2, fd, fds3[3], got[3], n, r;
 	size_t nfds;
 
@@ -113,7 +113,7 @@ static int child_at_fd_limit(void *arg)
 	CHECK(fdpass_listen(other, -1, 0) == -EMFILE, 22);
 	CHECK(fdpass_backend_new(&b2, other, -1, 0) == -EMFILE, 23);
 	CHECK(fdpass_handoff(path, client[1], NULL, NULL, 1000) == -EMFILE, 24);
-	CHECK(ft_wait_fd(client[0], POLLIN, 0) == 0, 24); /* nothing was written */
+	CHECK(tl_wait_fd(client[0], POLLIN, 0) == 0, 24); /* nothing was written */
 	fd = 7;
 	CHECK(fdpass_backend_recv(b, &fd, 200) == -EMFILE && fd == -1, 25);
 
@@ -153,8 +153,8 @@ static void test_receiver_at_fd_limit(void **state)
 	char path[300];
 	int r;
 
-	ft_path(state, "backend.sock", path, sizeof(path));
-	r = ft_child_result(ft_fork(child_at_fd_limit, path));
+	tl_path_in(path, sizeof(path), state, "backend.sock");
+	r = tl_child_result(tl_fork_peer(child_at_fd_limit, path));
 	if (r == 77)
 		skip(); /* valgrind: RLIMIT_NOFILE is only emulated */
 	assert_int_equal(r, 0);
@@ -190,7 +190,7 @@ static int *fill_backlog(const char *path, size_t max, size_t *n)
 /* Every call that needs the backlog times out on time, and writes nothing. */
 static void assert_backlog_full(const char *path)
 {
-	fdpass_meta *m = ft_meta(100);
+	fdpass_meta *m = tl_meta(100);
 	struct stat st, now;
 	int sv[2], fd;
 	int64_t t0;
@@ -198,19 +198,19 @@ static void assert_backlog_full(const char *path)
 	tl_socketpair(SOCK_STREAM, sv);
 	assert_int_equal(fstat(sv[1], &st), 0);
 
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_connect(path, 0, 0), -EAGAIN);
-	assert_in_range(ft_now_ms() - t0, 0, ft_margin_ms());
-	t0 = ft_now_ms();
+	assert_in_range(tl_now_ms() - t0, 0, tl_margin_ms());
+	t0 = tl_now_ms();
 	fd = fdpass_connect(path, 0, 200);
 	assert_int_equal(fd, -ETIMEDOUT);
-	assert_bounded(ft_now_ms() - t0, 200);
-	t0 = ft_now_ms();
+	assert_bounded(tl_now_ms() - t0, 200);
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_handoff(path, sv[1], NULL, NULL, 200), -ETIMEDOUT);
-	assert_bounded(ft_now_ms() - t0, 200);
-	t0 = ft_now_ms();
+	assert_bounded(tl_now_ms() - t0, 200);
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_handoff_meta(path, sv[1], NULL, NULL, m, 200), -ETIMEDOUT);
-	assert_bounded(ft_now_ms() - t0, 200);
+	assert_bounded(tl_now_ms() - t0, 200);
 	/* The client heard nothing, and is still the caller's. */
 	assert_nothing_to_read(sv[0]);
 	assert_int_equal(fstat(sv[1], &now), 0);
@@ -230,7 +230,7 @@ static void drain(fdpass_backend *b)
 		int r = fdpass_backend_recv(b, &fd, 0);
 
 		assert_int_equal(r, -EAGAIN);
-		if (ft_wait_fd(fdpass_backend_fd(b), POLLIN, 0) == 0)
+		if (tl_wait_fd(fdpass_backend_fd(b), POLLIN, 0) == 0)
 			return;
 	}
 	fail_msg("the backend never drained its backlog");
@@ -259,7 +259,7 @@ static void test_backlog_full(void **state)
 	int lfd, *fillers;
 
 	/* A socket-activated backend with a backlog of 1. */
-	ft_path(state, "small.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "small.sock");
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(lfd >= 0);
@@ -293,7 +293,7 @@ static void test_backlog_full_somaxconn(void **state)
 	}
 	if (rl.rlim_cur < 8192)
 		skip();
-	ft_path(state, "backend.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	fillers = fill_backlog(path, 8000, &n);
 	assert_true(n > 1);
@@ -385,11 +385,11 @@ static pid_t start_hoarder(const char *path, int meta, int *go_w)
 	int ready[2], go[2];
 	pid_t pid;
 
-	ft_pipe(ready);
-	ft_pipe(go);
+	tl_pipe(ready);
+	tl_pipe(go);
 	job.ready_w = ready[1];
 	job.go_r = go[0];
-	pid = ft_fork(hoarder, &job);
+	pid = tl_fork_peer(hoarder, &job);
 	close(ready[1]);
 	close(go[0]);
 	wait_ready(ready[0]);
@@ -405,7 +405,7 @@ static void test_backend_never_reads_handoffs(void **state)
 	int64_t t0, worst = 0;
 	pid_t pid;
 
-	ft_path(state, "hoarder.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "hoarder.sock");
 	pid = start_hoarder(path, 0, &go);
 	for (i = 0; i < 64; i++) {
 		int sv[2];
@@ -413,22 +413,22 @@ static void test_backend_never_reads_handoffs(void **state)
 		tl_socketpair(SOCK_STREAM, sv);
 		clients[i] = sv[0];
 		fronts[i] = sv[1];
-		t0 = ft_now_ms();
+		t0 = tl_now_ms();
 		/* The message fits the socket's buffer: done without a reader. */
 		assert_int_equal(fdpass_handoff(path, fronts[i], NULL, NULL, 1000), 0);
-		if (ft_now_ms() - t0 > worst)
-			worst = ft_now_ms() - t0;
+		if (tl_now_ms() - t0 > worst)
+			worst = tl_now_ms() - t0;
 		close(fronts[i]);
 	}
-	assert_in_range(worst, 0, ft_margin_ms());
+	assert_in_range(worst, 0, tl_margin_ms());
 	assert_int_equal(write(go, "g", 1), 1);
 	close(go);
-	ft_wait_child(pid);
+	tl_wait_child(pid);
 	for (i = 0; i < 64; i++) {
 		size_t n = 0;
 		ssize_t r;
 
-		while (ft_wait_fd(clients[i], POLLIN, 2000) > 0 &&
+		while (tl_wait_fd(clients[i], POLLIN, 2000) > 0 &&
 		       (r = read(clients[i], buf + n, sizeof(buf) - 1 - n)) > 0)
 			n += (size_t)r;
 		buf[n] = '\0';
@@ -443,25 +443,25 @@ static void test_backend_never_reads_handoffs(void **state)
 static void test_backend_never_reads_flooded(void **state)
 {
 	enum { DATA = 16384, TIMEOUT = 200 };
-	fdpass_meta *m = ft_meta(DATA);
+	fdpass_meta *m = tl_meta(DATA);
 	int conn, go, p[2], r = 0, sent, fl;
 	char path[300], byte = 0;
 	int64_t t0, elapsed;
 	pid_t pid;
 
-	ft_path(state, "hoarder.sock", path, sizeof(path));
-	ft_pipe(p);
+	tl_path_in(path, sizeof(path), state, "hoarder.sock");
+	tl_pipe(p);
 	pid = start_hoarder(path, 1, &go);
 	conn = fdpass_connect(path, 0, 1000);
 	assert_true(conn >= 0);
 	/* Message after message until the buffer is full: each call on time. */
 	for (sent = 0; sent < 200; sent++) {
-		t0 = ft_now_ms();
+		t0 = tl_now_ms();
 		r = fdpass_send_meta(conn, &p[1], 1, m, 0, TIMEOUT);
-		elapsed = ft_now_ms() - t0;
+		elapsed = tl_now_ms() - t0;
 		if (r < 0)
 			break;
-		assert_in_range(elapsed, 0, TIMEOUT + ft_margin_ms());
+		assert_in_range(elapsed, 0, TIMEOUT + tl_margin_ms());
 	}
 	assert_true(sent >= 1 && sent < 200);
 	/*
@@ -472,26 +472,26 @@ static void test_backend_never_reads_flooded(void **state)
 	if (r == -ETIMEDOUT)
 		assert_bounded(elapsed, TIMEOUT);
 	else if (r == -ECONNABORTED)
-		assert_in_range(elapsed, TIMEOUT, 2 * TIMEOUT + ft_margin_ms());
+		assert_in_range(elapsed, TIMEOUT, 2 * TIMEOUT + tl_margin_ms());
 	else
 		fail_msg("send to a full connection: %d (%s)", r, fdpass_strerror(r));
 
 	/* Other sends on the full connection stop on time too. */
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_send_fds(conn, &p[1], 1, "x", 1, 0, TIMEOUT), -ETIMEDOUT);
-	assert_bounded(ft_now_ms() - t0, TIMEOUT);
+	assert_bounded(tl_now_ms() - t0, TIMEOUT);
 	fl = fcntl(conn, F_GETFL);
 	assert_int_equal(fcntl(conn, F_SETFL, fl | O_NONBLOCK), 0);
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_send(conn, p[1]), -EAGAIN);
 	assert_int_equal(fdpass_write_all(conn, &byte, 1, 0), -ETIMEDOUT);
-	assert_in_range(ft_now_ms() - t0, 0, ft_margin_ms());
+	assert_in_range(tl_now_ms() - t0, 0, tl_margin_ms());
 	close(conn);
 
 	/* The backend then finds every whole message, and nothing of the cut one. */
 	assert_int_equal(write(go, "g", 1), 1);
 	close(go);
-	assert_int_equal(ft_child_result(pid), sent);
+	assert_int_equal(tl_child_result(pid), sent);
 	close(p[0]);
 	close(p[1]);
 	fdpass_meta_free(m);
@@ -510,34 +510,34 @@ static void test_client_never_reads(void **state)
 
 	assert_non_null(buf);
 	memset(buf, 'x', BIG);
-	ft_tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(setsockopt(front, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 	assert_int_equal(setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all(front, buf, BIG, 200), -ETIMEDOUT);
-	assert_bounded(ft_now_ms() - t0, 200);
+	assert_bounded(tl_now_ms() - t0, 200);
 	/* Timeout 0 on the full socket: at once. */
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all(front, buf, BIG, 0), -ETIMEDOUT);
-	assert_in_range(ft_now_ms() - t0, 0, ft_margin_ms());
+	assert_in_range(tl_now_ms() - t0, 0, tl_margin_ms());
 	close(client);
 	close(front);
 	free(buf);
 	limit_hit();
 
 	/* A head with a small start of body fits: the hand-off completes. */
-	ft_path(state, "backend.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
 	memset(small_body, 's', sizeof(small_body));
 	assert_int_equal(fdpass_response_new(&resp, 200), 0);
 	assert_int_equal(fdpass_response_set_body(resp, small_body, sizeof(small_body)), 0);
-	ft_tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(setsockopt(front, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_flusher_run("flush", front, resp), 0);
 	assert_int_equal(fdpass_handoff(path, front, NULL, resp, 1000), 0);
-	assert_in_range(ft_now_ms() - t0, 0, ft_margin_ms());
+	assert_in_range(tl_now_ms() - t0, 0, tl_margin_ms());
 	conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(conn >= 0);
 	assert_int_equal(fdpass_recv(conn, &fd), 1);
@@ -553,12 +553,12 @@ static void test_client_never_reads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		FT_TEST(test_receiver_at_fd_limit),
-		FT_TEST(test_backlog_full),
-		FT_TEST(test_backlog_full_somaxconn),
-		FT_TEST(test_backend_never_reads_handoffs),
-		FT_TEST(test_backend_never_reads_flooded),
-		FT_TEST(test_client_never_reads),
+		TL_DIR_TEST(test_receiver_at_fd_limit),
+		TL_DIR_TEST(test_backlog_full),
+		TL_DIR_TEST(test_backlog_full_somaxconn),
+		TL_DIR_TEST(test_backend_never_reads_handoffs),
+		TL_DIR_TEST(test_backend_never_reads_flooded),
+		TL_DIR_TEST(test_client_never_reads),
 	};
 	int r;
 

@@ -37,7 +37,7 @@
 
 #include <fdpass.h>
 
-#include "helpers.h"
+#include "testlib.h"
 
 #define T 200         /* the deadline of the calls that must time out */
 #define LATER 100     /* how long a peer waits before it acts */
@@ -149,7 +149,7 @@ static int pinger_main(void *arg)
 		 * Unacknowledged for long, sent again: a signal still pending
 		 * is not queued twice, so this cannot pile up.
 		 */
-		if (ft_wait_fd(p->ack_r, POLLIN, STORM_MAX_US / 1000) > 0)
+		if (tl_wait_fd(p->ack_r, POLLIN, STORM_MAX_US / 1000) > 0)
 			(void)!recv(p->ack_r, acks, sizeof(acks), MSG_DONTWAIT);
 		us = storm_gap_us(mono_ns() - sent);
 		gap.tv_sec = us / 1000000;
@@ -226,19 +226,19 @@ static void begin(struct run *run)
 		handle(SIGALRM, on_alarm);
 		handle(SIGCHLD, on_chld);
 		assert_int_equal(timer_create(CLOCK_MONOTONIC, &ev, &storm_timer), 0);
-		run->pinger = ft_fork(pinger_main, &pinger);
+		run->pinger = tl_fork_peer(pinger_main, &pinger);
 		close(ack[0]);
 		arm_alarm(storm_min_us);
 	}
 	tl_waiting_for("the call under test to return, %s the storm",
 		       run->storm ? "in" : "without");
-	run->t0 = ft_now_ms();
+	run->t0 = tl_now_ms();
 }
 
 /* Right after it. */
 static void end(struct run *run, int r)
 {
-	run->elapsed = ft_now_ms() - run->t0;
+	run->elapsed = tl_now_ms() - run->t0;
 	run->r = r;
 	tl_waiting_for(NULL);
 	if (run->storm) {
@@ -251,7 +251,7 @@ static void end(struct run *run, int r)
 		close(ack_w);
 		ack_w = -1;
 		kill(run->pinger, SIGKILL);
-		ft_child_result(run->pinger);
+		tl_child_result(run->pinger);
 		run->pinger = 0;
 		total_alarms += run->alarms;
 		total_chlds += run->chlds;
@@ -284,7 +284,7 @@ static void both_ways(void **state, scenario_fn fn, int expect, int timeout)
 			 storm.detail, (long long)storm.elapsed, plain.r, plain.detail);
 	if (timeout > 0) {
 		assert_deadline_kept(plain.elapsed, timeout);
-		if (storm.elapsed > timeout + ft_margin_ms() || storm.elapsed < timeout - 2)
+		if (storm.elapsed > timeout + tl_margin_ms() || storm.elapsed < timeout - 2)
 			fail_msg("with signals the call took %lld ms, its deadline was %d ms",
 				 (long long)storm.elapsed, timeout);
 	}
@@ -299,10 +299,10 @@ static int signals_teardown(void **state)
 {
 	signal(SIGALRM, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
-	return ft_teardown(state);
+	return tl_dir_teardown(state);
 }
 
-#define SIG_TEST(f) cmocka_unit_test_prestate_setup_teardown(f, ft_setup, signals_teardown, #f)
+#define SIG_TEST(f) cmocka_unit_test_prestate_setup_teardown(f, tl_dir_setup, signals_teardown, #f)
 
 /* ---- peers in children -------------------------------------------------- */
 
@@ -331,13 +331,13 @@ static int sender(void *arg)
 	size_t off = p->first;
 
 	sleep_ms(p->delay_ms);
-	if (ft_raw_send(p->sock, d, p->first, p->fds, p->nfds) != (ssize_t)p->first)
+	if (tl_sendmsg_fds(p->sock, d, p->first, p->fds, p->nfds, 0) != (ssize_t)p->first)
 		return 10;
 	while (off < p->len) {
 		size_t n = p->len - off < p->chunk ? p->len - off : p->chunk;
 
 		sleep_ms(p->pause_ms);
-		if (ft_raw_send(p->sock, d + off, n, NULL, 0) != (ssize_t)n)
+		if (tl_sendmsg_fds(p->sock, d + off, n, NULL, 0, 0) != (ssize_t)n)
 			return 11;
 		off += n;
 	}
@@ -347,7 +347,7 @@ static int sender(void *arg)
 
 static pid_t start(int (*fn)(void *), struct peer *p)
 {
-	return ft_fork(fn, p);
+	return tl_fork_peer(fn, p);
 }
 
 /* Read fill bytes, then a message of len bytes with nfds fds like p->fds, slowly. */
@@ -363,14 +363,14 @@ static int slow_reader(void *arg)
 	if (!buf)
 		return 10;
 	sleep_ms(p->delay_ms);
-	if (p->fill && ft_read_exact(p->sock, buf, p->fill, LONG) < 0)
+	if (p->fill && tl_read_exact(p->sock, buf, p->fill, LONG) < 0)
 		return 11;
 	if (p->meta) {
 		fdpass_meta *m = NULL;
 
 		if (fdpass_recv_meta(p->sock, got, &n, &m, 0, 0, LONG) != 1)
 			return 12;
-		if (!ft_meta_same(m, p->meta))
+		if (!tl_meta_same(m, p->meta))
 			return 13;
 		fdpass_meta_free(m);
 		off = p->len;
@@ -388,11 +388,11 @@ static int slow_reader(void *arg)
 			size_t k = p->len - off < p->chunk ? p->len - off : p->chunk;
 
 			sleep_ms(p->pause_ms);
-			if (ft_read_exact(p->sock, buf + off, k, LONG) < 0)
+			if (tl_read_exact(p->sock, buf + off, k, LONG) < 0)
 				return 15;
 			off += k;
 		}
-		if (!ft_is_pattern(buf, p->len))
+		if (!tl_is_pattern(buf, p->len))
 			return 16;
 	} else {
 		if (fdpass_recv(p->sock, got) != 1)
@@ -444,7 +444,7 @@ struct three {
 
 static void three_open(struct three *t)
 {
-	ft_pipe(t->p);
+	tl_pipe(t->p);
 	t->tagged = tl_tagged_fd("third");
 	assert_true(t->tagged >= 0);
 	t->fds[0] = t->p[0];
@@ -484,7 +484,7 @@ static void backlog_fill(void **state, struct full_backlog *f)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-	ft_path(state, "full.sock", f->path, sizeof(f->path));
+	tl_path_in(f->path, sizeof(f->path), state, "full.sock");
 	memcpy(sa.sun_path, f->path, strlen(f->path) + 1);
 	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	assert_true(f->lfd >= 0);
@@ -546,7 +546,7 @@ static void sc_recv(void **state, struct run *run)
 	begin(run);
 	end(run, fdpass_recv(sv[1], &fd));
 	snprintf(run->detail, sizeof(run->detail), "says hello: %d, child %d",
-		 fd >= 0 && ft_fd_says(fd, "hello", 1000), ft_child_result(pid));
+		 fd >= 0 && tl_fd_says(fd, "hello", 1000), tl_child_result(pid));
 	if (fd >= 0)
 		close(fd);
 	close(p.fds[0]);
@@ -571,7 +571,7 @@ static void sc_recv_fds_waitall(void **state, struct run *run)
 	(void)state;
 	assert_non_null(msg);
 	assert_non_null(buf);
-	ft_fill_pattern(msg, BIG);
+	tl_fill_pattern(msg, BIG);
 	tl_socketpair(SOCK_STREAM, sv);
 	three_open(&t);
 	memcpy(p.fds, t.fds, sizeof(t.fds));
@@ -587,8 +587,8 @@ static void sc_recv_fds_waitall(void **state, struct run *run)
 	begin(run);
 	end(run, (int)fdpass_recv_fds(sv[1], got, &n, buf, BIG, FDPASS_WAITALL, -1));
 	snprintf(run->detail, sizeof(run->detail), "%s, pattern %d, child %d",
-		 run->r == BIG ? three_check(&t, got, n) : "-", ft_is_pattern(buf, BIG),
-		 ft_child_result(pid));
+		 run->r == BIG ? three_check(&t, got, n) : "-", tl_is_pattern(buf, BIG),
+		 tl_child_result(pid));
 	three_close(&t);
 	close(sv[0]);
 	close(sv[1]);
@@ -636,7 +636,7 @@ static int meta_writer(void *arg)
 /* The peer sends the first part of a metadata message, then (after LATER) the rest. */
 static void sc_recv_meta(void **state, struct run *run, int stall)
 {
-	fdpass_meta *m = ft_meta(BIG / 4), *in = NULL;
+	fdpass_meta *m = tl_meta(BIG / 4), *in = NULL;
 	unsigned char *wire = malloc(2 * BIG);
 	int sv[2], raw[2], got[2] = { -1, -1 }, fd = -1;
 	struct peer p = { 0 };
@@ -651,7 +651,7 @@ static void sc_recv_meta(void **state, struct run *run, int stall)
 	tl_socketpair(SOCK_STREAM, raw);
 	{
 		struct writer w = { raw[0], t.p[1], m };
-		pid_t pid_w = ft_fork(meta_writer, &w);
+		pid_t pid_w = tl_fork_peer(meta_writer, &w);
 
 		/* The sender may block on the buffer: it is a child. */
 		close(raw[0]);
@@ -666,7 +666,7 @@ static void sc_recv_meta(void **state, struct run *run, int stall)
 				break;
 			len += (size_t)r;
 		}
-		ft_wait_child(pid_w);
+		tl_wait_child(pid_w);
 		close(raw[1]);
 	}
 	/* (the fd that came with the raw read was dropped by read(): closed) */
@@ -684,19 +684,19 @@ static void sc_recv_meta(void **state, struct run *run, int stall)
 	pid = start(sender, &p);
 	/* Stalled: the message has begun before the call, whenever the child gets to run. */
 	if (stall)
-		assert_true(ft_wait_fd(sv[1], POLLIN, LONG) > 0);
+		assert_true(tl_wait_fd(sv[1], POLLIN, LONG) > 0);
 	begin(run);
 	end(run, fdpass_recv_meta(sv[1], got, &n, &in, 0, 0, stall ? T : LONG));
 	if (run->r == 1) {
 		fd = got[0];
 		snprintf(run->detail, sizeof(run->detail), "nfds %zu, same file %d, meta %d", n,
-			 tl_same_file(fd, t.p[1]), ft_meta_same(in, m));
+			 tl_same_file(fd, t.p[1]), tl_meta_same(in, m));
 		close(fd);
 	} else {
 		snprintf(run->detail, sizeof(run->detail), "nfds %zu, meta %p", n, (void *)in);
 	}
 	kill(pid, SIGKILL);
-	ft_child_result(pid);
+	tl_child_result(pid);
 	fdpass_meta_free(in);
 	fdpass_meta_free(m);
 	three_close(&t);
@@ -757,7 +757,7 @@ static void sc_send_full(void **state, struct run *run)
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
 	three_open(&t);
-	p.fill = ft_fill(sv[0]);
+	p.fill = tl_fill(sv[0]);
 	p.sock = sv[1];
 	p.fds[0] = t.tagged;
 	p.nfds = 1;
@@ -765,7 +765,7 @@ static void sc_send_full(void **state, struct run *run)
 	pid = start(slow_reader, &p);
 	begin(run);
 	end(run, fdpass_send(sv[0], t.tagged));
-	snprintf(run->detail, sizeof(run->detail), "child %d", ft_child_result(pid));
+	snprintf(run->detail, sizeof(run->detail), "child %d", tl_child_result(pid));
 	three_close(&t);
 	close(sv[0]);
 	close(sv[1]);
@@ -787,7 +787,7 @@ static void sc_send_fds_big(void **state, struct run *run)
 
 	(void)state;
 	assert_non_null(msg);
-	ft_fill_pattern(msg, BIG);
+	tl_fill_pattern(msg, BIG);
 	tl_socketpair(SOCK_STREAM, sv);
 	three_open(&t);
 	memcpy(p.fds, t.fds, sizeof(t.fds));
@@ -800,7 +800,7 @@ static void sc_send_fds_big(void **state, struct run *run)
 	pid = start(slow_reader, &p);
 	begin(run);
 	end(run, (int)fdpass_send_fds(sv[0], t.fds, 3, msg, BIG, 0, -1));
-	snprintf(run->detail, sizeof(run->detail), "child %d", ft_child_result(pid));
+	snprintf(run->detail, sizeof(run->detail), "child %d", tl_child_result(pid));
 	three_close(&t);
 	close(sv[0]);
 	close(sv[1]);
@@ -818,12 +818,12 @@ static void sc_send_fds_timeout(void **state, struct run *run)
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	ft_pipe(p);
-	ft_fill(sv[0]);
+	tl_pipe(p);
+	tl_fill(sv[0]);
 	begin(run);
 	end(run, (int)fdpass_send_fds(sv[0], p, 2, "x", 1, 0, T));
 	snprintf(run->detail, sizeof(run->detail), "caller's fds open %d",
-		 ft_is_open(p[0]) && ft_is_open(p[1]));
+		 tl_is_open(p[0]) && tl_is_open(p[1]));
 	close(p[0]);
 	close(p[1]);
 	close(sv[0]);
@@ -838,7 +838,7 @@ static void test_send_fds_timeout(void **state)
 /* A slow reader of a metadata message with 256 KiB of data. */
 static void sc_send_meta_big(void **state, struct run *run)
 {
-	fdpass_meta *m = ft_meta(BIG / 4);
+	fdpass_meta *m = tl_meta(BIG / 4);
 	struct peer p = { 0 };
 	struct three t;
 	int sv[2];
@@ -856,7 +856,7 @@ static void sc_send_meta_big(void **state, struct run *run)
 	pid = start(slow_reader, &p);
 	begin(run);
 	end(run, fdpass_send_meta(sv[0], &t.tagged, 1, m, 0, LONG));
-	snprintf(run->detail, sizeof(run->detail), "child %d", ft_child_result(pid));
+	snprintf(run->detail, sizeof(run->detail), "child %d", tl_child_result(pid));
 	three_close(&t);
 	close(sv[0]);
 	close(sv[1]);
@@ -901,7 +901,7 @@ static void sc_connect_later(void **state, struct run *run, int timeout)
 	fd = fdpass_connect(f.path, 0, timeout);
 	end(run, fd >= 0 ? 1 : fd);
 	snprintf(run->detail, sizeof(run->detail), "blocking %d, child %d, %s",
-		 fd >= 0 && !(fcntl(fd, F_GETFL) & O_NONBLOCK), ft_child_result(pid),
+		 fd >= 0 && !(fcntl(fd, F_GETFL) & O_NONBLOCK), tl_child_result(pid),
 		 backlog_release(&f, -1));
 	if (fd >= 0)
 		close(fd);
@@ -932,9 +932,9 @@ static void sc_write_all(void **state, struct run *run, int pipe_not_socket)
 
 	(void)state;
 	assert_non_null(msg);
-	ft_fill_pattern(msg, BIG);
+	tl_fill_pattern(msg, BIG);
 	if (pipe_not_socket)
-		ft_pipe(fds);
+		tl_pipe(fds);
 	else
 		tl_socketpair(SOCK_STREAM, fds);
 	p.sock = fds[0];
@@ -948,7 +948,7 @@ static void sc_write_all(void **state, struct run *run, int pipe_not_socket)
 	pid = start(slow_reader, &p);
 	begin(run);
 	end(run, fdpass_write_all(fds[1], msg, BIG, -1));
-	snprintf(run->detail, sizeof(run->detail), "child %d", ft_child_result(pid));
+	snprintf(run->detail, sizeof(run->detail), "child %d", tl_child_result(pid));
 	close(fds[0]);
 	close(fds[1]);
 	free(msg);
@@ -977,9 +977,9 @@ static void sc_write_all_timeout(void **state, struct run *run, int pipe_not_soc
 
 	(void)state;
 	assert_non_null(msg);
-	ft_fill_pattern(msg, BIG);
+	tl_fill_pattern(msg, BIG);
 	if (pipe_not_socket)
-		ft_pipe(fds);
+		tl_pipe(fds);
 	else
 		tl_socketpair(SOCK_STREAM, fds);
 	begin(run);
@@ -1014,7 +1014,7 @@ static void sc_backend_recv(void **state, struct run *run, int frontend)
 	int fd = -7;
 	pid_t pid = 0;
 
-	ft_path(state, "backend.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	if (frontend) {
 		p.path = path;
@@ -1024,8 +1024,8 @@ static void sc_backend_recv(void **state, struct run *run, int frontend)
 	begin(run);
 	end(run, fdpass_backend_recv(b, &fd, frontend ? LONG : T));
 	snprintf(run->detail, sizeof(run->detail), "fd %s, child %d",
-		 fd == -1 ? "-1" : ft_fd_says(fd, "late", 1000) ? "late" : "WRONG",
-		 pid ? ft_child_result(pid) : 0);
+		 fd == -1 ? "-1" : tl_fd_says(fd, "late", 1000) ? "late" : "WRONG",
+		 pid ? tl_child_result(pid) : 0);
 	if (fd >= 0)
 		close(fd);
 	fdpass_backend_free(b);
@@ -1064,10 +1064,10 @@ static void sc_handoff(void **state, struct run *run, int later)
 	}
 	begin(run);
 	end(run, fdpass_handoff(f.path, sv[1], NULL, NULL, later ? LONG : T));
-	if (ft_wait_fd(sv[0], POLLIN, 0) > 0)
+	if (tl_wait_fd(sv[0], POLLIN, 0) > 0)
 		(void)!read(sv[0], head, 17);
 	snprintf(run->detail, sizeof(run->detail), "client got \"%.15s\", child %d, %s", head,
-		 pid ? ft_child_result(pid) : 0, backlog_release(&f, later ? sv[1] : -1));
+		 pid ? tl_child_result(pid) : 0, backlog_release(&f, later ? sv[1] : -1));
 	close(sv[0]);
 	close(sv[1]);
 }
