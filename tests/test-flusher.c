@@ -32,19 +32,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void make_pipe(int p[2])
-{
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-}
-
 static void set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -61,34 +48,6 @@ static void assert_no_data(int fd)
 	assert_int_equal(poll(&p, 1, 0), 0);
 }
 
-/* Read until end of file into a new NUL-terminated buffer. */
-static char *read_to_eof(int fd, size_t *len)
-{
-	size_t cap = 4096, got = 0;
-	char *buf = malloc(cap + 1);
-
-	assert_non_null(buf);
-	for (;;) {
-		ssize_t n;
-
-		if (got == cap) {
-			cap *= 2;
-			buf = realloc(buf, cap + 1);
-			assert_non_null(buf);
-		}
-		n = read(fd, buf + got, cap - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		assert_true(n >= 0);
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*len = got;
-	return buf;
-}
-
 /*
  * Run the flusher name on one end of a fresh socketpair and return every
  * byte that came out of the other end (the writer is shut down after the
@@ -103,7 +62,7 @@ static char *flush_to_string(const char *name, const fdpass_response *resp, int 
 	tl_socketpair(SOCK_STREAM, sv);
 	*ret = fdpass_flusher_run(name, sv[0], resp);
 	assert_int_equal(shutdown(sv[0], SHUT_WR), 0);
-	out = read_to_eof(sv[1], len);
+	out = tl_read_all(sv[1], len, 10000);
 	close(sv[0]);
 	close(sv[1]);
 	return out;
@@ -1432,9 +1391,9 @@ static int child_unregister_waits(void *arg)
 		return 12;
 	if (!slow_wait_entered(s, 1))
 		return 13;
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	r = fdpass_flusher_unregister("slow.other");
-	elapsed = now_ms() - t0;
+	elapsed = tl_now_ms() - t0;
 	pthread_mutex_lock(&s->mu);
 	fin = s->finished;
 	pthread_mutex_unlock(&s->mu);
@@ -1667,8 +1626,9 @@ static void *stress_registrar(void *arg)
 	int k, v;
 
 	(void)arg;
-	while (now_ms() < stress.end_ms ||
-	       (cycles < STRESS_MIN_CYCLES && now_ms() < stress.end_ms - STRESS_MS + STRESS_CAP_MS)) {
+	while (tl_now_ms() < stress.end_ms ||
+	       (cycles < STRESS_MIN_CYCLES &&
+		tl_now_ms() < stress.end_ms - STRESS_MS + STRESS_CAP_MS)) {
 		ssize_t n;
 		int r;
 
@@ -1729,7 +1689,7 @@ static int child_stress(void *arg)
 	    fdpass_response_set_body(resp, "body", 4))
 		return 10;
 	stress.resp = resp;
-	stress.end_ms = now_ms() + STRESS_MS;
+	stress.end_ms = tl_now_ms() + STRESS_MS;
 	for (i = 0; i < STRESS_WORKERS; i++)
 		if (pthread_create(&workers[i], NULL, stress_worker, NULL) != 0)
 			return 11;
@@ -1805,10 +1765,10 @@ static void test_flush_default_bytes(void **state)
 	free(out);
 
 	/* To a pipe, not a socket. */
-	make_pipe(p);
+	tl_pipe(p);
 	assert_int_equal(fdpass_flusher_run("flush", p[1], resp), 0);
 	close(p[1]);
-	out = read_to_eof(p[0], &len);
+	out = tl_read_all(p[0], &len, 10000);
 	close(p[0]);
 	expect_flush(out, len, "HTTP/1.1 200 OK\r\n", "", NULL, 0);
 	free(out);
@@ -2185,9 +2145,9 @@ static void flush_to_slow_reader(int nonblock)
 	rd.other = sv[0];
 	pid = tl_fork(reader_child, &rd);
 	close(sv[1]);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_flusher_run("flush", sv[0], resp), 0);
-	assert_true(now_ms() - t0 >= 80); /* it did wait for the reader */
+	assert_true(tl_now_ms() - t0 >= 80); /* it did wait for the reader */
 	close(sv[0]);
 	tl_wait_child(pid);
 	fdpass_response_free(resp);
@@ -2237,7 +2197,7 @@ static void test_write_all_partial(void **state)
 		write_all_to_slow_reader(sv[0], sv[1], mode & 2 ? 8000 : -1);
 
 		/* A pipe with a one-page buffer. */
-		make_pipe(p);
+		tl_pipe(p);
 		assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096);
 		if (mode & 1)
 			set_nonblock(p[1]);
@@ -2253,7 +2213,7 @@ static void test_write_all_simple(void **state)
 
 	(void)state;
 	/* A pipe. */
-	make_pipe(p);
+	tl_pipe(p);
 	assert_int_equal(fdpass_write_all(p[1], "hello", 5, -1), 0);
 	assert_int_equal(fdpass_write_all(p[1], "", 0, 0), 0);
 	assert_int_equal(fdpass_write_all(p[1], NULL, 0, -1), 0);
@@ -2292,30 +2252,30 @@ static void test_write_all_timeout(void **state)
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all(sv[0], data, BIG, 150), -ETIMEDOUT);
-	elapsed = now_ms() - t0;
+	elapsed = tl_now_ms() - t0;
 	assert_true(elapsed >= 140);
 	assert_true(elapsed < 3000);
 	/* Non-blocking socket, full: the same. */
 	set_nonblock(sv[0]);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all(sv[0], data, BIG, 100), -ETIMEDOUT);
-	assert_true(now_ms() - t0 >= 90);
+	assert_true(tl_now_ms() - t0 >= 90);
 	/* Timeout 0: never waits. */
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	r = fdpass_write_all(sv[0], data, BIG, 0);
 	assert_true(r == -ETIMEDOUT || r == -EAGAIN);
-	assert_true(now_ms() - t0 < 1000);
+	assert_true(tl_now_ms() - t0 < 1000);
 	close(sv[0]);
 	close(sv[1]);
 
 	/* A non-blocking pipe nobody reads. */
-	make_pipe(p);
+	tl_pipe(p);
 	set_nonblock(p[1]);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all(p[1], data, BIG, 100), -ETIMEDOUT);
-	elapsed = now_ms() - t0;
+	elapsed = tl_now_ms() - t0;
 	assert_true(elapsed >= 90);
 	assert_true(elapsed < 3000);
 	close(p[0]);
@@ -2394,7 +2354,7 @@ static void test_write_all_eintr(void **state)
 		tl_wait_child(pid);
 
 		/* A blocking pipe: SIGALRM interrupts write(2) itself. */
-		make_pipe(p);
+		tl_pipe(p);
 		rd.fd = p[0];
 		rd.other = p[1];
 		pid = tl_fork(reader_child, &rd);
@@ -2410,9 +2370,9 @@ static void test_write_all_eintr(void **state)
 	/* EINTR every 20 ms does not restart the clock. */
 	tl_socketpair(SOCK_STREAM, sv);
 	arm_alarm(20, 20);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all(sv[0], data, BIG, 300), -ETIMEDOUT);
-	elapsed = now_ms() - t0;
+	elapsed = tl_now_ms() - t0;
 	disarm_alarm();
 	assert_true(alarms >= 3);
 	assert_true(elapsed >= 290);
@@ -2506,7 +2466,7 @@ static void test_write_all_dead_pipe(void **state)
 	/* SIGPIPE at its default action: the process survives, -EPIPE. */
 	tl_wait_child(tl_fork(child_write_dead_pipe, NULL));
 
-	make_pipe(p);
+	tl_pipe(p);
 	close(p[0]);
 
 	/* Blocked by the caller: -EPIPE, and nothing left pending. */
@@ -2560,10 +2520,10 @@ static void test_write_all_read_end_of_pipe(void **state)
 	int p[2], r;
 
 	(void)state;
-	make_pipe(p);
-	t0 = now_ms();
+	tl_pipe(p);
+	t0 = tl_now_ms();
 	r = fdpass_write_all(p[0], "x", 1, 200);
-	t0 = now_ms() - t0;
+	t0 = tl_now_ms() - t0;
 	close(p[0]);
 	close(p[1]);
 	if (r != -EBADF)
@@ -2591,7 +2551,7 @@ static void test_write_all_timeout_zero(void **state)
 	close(sv[0]);
 	close(sv[1]);
 
-	make_pipe(p);
+	tl_pipe(p);
 	r = fdpass_write_all(p[1], "pipe", 4, 0);
 	close(p[1]);
 	n = read(p[0], buf, sizeof(buf));
@@ -2640,11 +2600,11 @@ static void flush_to_vanishing_client(int nonblock)
 	rd.other = sv[0];
 	pid = tl_fork(reader_child, &rd);
 	close(sv[1]);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	r = fdpass_flusher_run("flush", sv[0], resp);
 	if (r != -EPIPE && r != -ECONNRESET)
 		fail_msg("flush to a vanished client: %d (%s)", r, fdpass_strerror(r));
-	assert_true(now_ms() - t0 < FDPASS_FLUSH_TIMEOUT_MS / 2); /* noticed, not timed out */
+	assert_true(tl_now_ms() - t0 < FDPASS_FLUSH_TIMEOUT_MS / 2); /* noticed, not timed out */
 	assert_false(take_sigpipe());
 	restore_sigmask(&old);
 	close(sv[0]);

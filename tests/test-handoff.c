@@ -40,13 +40,6 @@ static void abstract_name(char *buf, size_t size, const char *what)
 
 /* ---- helpers safe in children (no cmocka) ------------------------------ */
 
-static int is_cloexec(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	return fl >= 0 && (fl & FD_CLOEXEC);
-}
-
 static int is_open(int fd)
 {
 	return fcntl(fd, F_GETFD) >= 0 || errno != EBADF;
@@ -102,39 +95,12 @@ static int read_exact(int fd, void *buf, size_t len, int ms)
 
 /* ---- helpers for the test process -------------------------------------- */
 
-static void make_pipe(int p[2])
-{
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-}
-
-/* A connected TCP pair on 127.0.0.1: the client's end and the accepted one. */
-static void tcp_pair(int *client, int *server)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sa);
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(lfd >= 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sa.sin_port = 0;
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 4), 0);
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
-	assert_int_not_equal(ntohs(sa.sin_port), 0);
-	*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(*client >= 0);
-	assert_int_equal(connect(*client, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	*server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	assert_true(*server >= 0);
-	close(lfd);
-}
-
 /* fd is a pipe's read end that yields exactly tag, then EOF. */
 static void assert_fd_carries(int fd, const char *tag)
 {
 	char buf[128];
 
-	assert_true(is_cloexec(fd));
+	assert_true(tl_is_cloexec(fd));
 	tl_read_to_eof(fd, buf, sizeof(buf), 2000);
 	assert_string_equal(buf, tag);
 }
@@ -274,7 +240,7 @@ static int backend_child(void *arg)
 		fprintf(stderr, "backend child: recv: %d %s\n", r, fdpass_strerror(r));
 		return 12;
 	}
-	if (!is_cloexec(cfd))
+	if (!tl_is_cloexec(cfd))
 		return 13;
 	/* The front-end has closed its copy of the client's socket by now. */
 	if (get_byte(job->go_r, 5000) < 0)
@@ -315,8 +281,8 @@ static size_t handoff_end_to_end(const char *listen_path, const char *target,
 	size_t n;
 
 	/* The backend is forked before any TCP socket exists: it holds no copy. */
-	make_pipe(ready);
-	make_pipe(go);
+	tl_pipe(ready);
+	tl_pipe(go);
 	job.ready_w = ready[1];
 	job.go_r = go[0];
 	pid = tl_fork(backend_child, &job);
@@ -324,7 +290,7 @@ static size_t handoff_end_to_end(const char *listen_path, const char *target,
 	close(go[0]);
 	assert_int_equal(get_byte(ready[0], 5000), 0);
 
-	tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(write(client, request, sizeof(request) - 1),
 			 (ssize_t)sizeof(request) - 1);
 	assert_int_equal(read_exact(front, buf, sizeof(request) - 1, 2000), 0);
@@ -635,7 +601,7 @@ static void test_handoff_wire_format(void **state)
 	tl_path_in(path, sizeof(path), state, "raw.sock");
 	lfd = fdpass_listen(path, -1, 0);
 	assert_true(lfd >= 0);
-	tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(fdpass_handoff(path, front, "none", NULL, 1000), 0);
 	conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(conn >= 0);
@@ -674,7 +640,7 @@ static void test_handoff_backend_absent(void **state)
 	int client, front;
 
 	tl_path_in(path, sizeof(path), state, "absent.sock");
-	tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(fdpass_handoff(path, front, NULL, NULL, 1000), -ENOENT);
 	assert_caller_can_answer(front, client);
 	close(client);
@@ -689,7 +655,7 @@ static void test_handoff_stale_socket(void **state)
 	lfd = fdpass_listen(path, -1, 0);
 	assert_true(lfd >= 0);
 	close(lfd); /* the file stays, nobody listens */
-	tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(fdpass_handoff(path, front, NULL, NULL, 1000), -ECONNREFUSED);
 	assert_caller_can_answer(front, client);
 	close(client);
@@ -704,7 +670,7 @@ static void test_handoff_wrong_socket_type(void **state)
 	tl_path_in(path, sizeof(path), state, "packet.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_SEQPACKET | FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
-	tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(fdpass_handoff(path, front, NULL, NULL, 1000), -EPROTOTYPE);
 	assert_no_connection(lfd);
 	assert_caller_can_answer(front, client);
@@ -740,7 +706,7 @@ static void test_handoff_backlog_full(void **state)
 		queued[nq++] = fd;
 	}
 
-	tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	t0 = tl_now_ms();
 	assert_int_equal(fdpass_handoff(path, front, NULL, NULL, 100), -ETIMEDOUT);
 	elapsed = tl_now_ms() - t0;
@@ -773,7 +739,7 @@ static void test_handoff_unknown_flusher(void **state)
 	tl_path_in(path, sizeof(path), state, "backend.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
-	tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 
 	assert_int_equal(fdpass_handoff(path, front, "no-such-flusher", NULL, 1000), -ESRCH);
 	assert_no_connection(lfd); /* checked before connecting */
@@ -807,7 +773,7 @@ static void test_handoff_invalid_args(void **state)
 	tl_path_in(path, sizeof(path), state, "backend.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
-	tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 
 	assert_int_equal(fdpass_handoff(NULL, front, NULL, NULL, 1000), -EINVAL);
 	assert_int_equal(fdpass_handoff(path, -1, NULL, NULL, 1000), -EINVAL);
@@ -863,7 +829,7 @@ static void test_handoff_flusher_fails(void **state)
 	assert_true(f.lfd >= 0);
 	assert_int_equal(fdpass_flusher_register("test-failing", failing_flusher, &f), 0);
 
-	tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(fdpass_handoff(path, front, "test-failing", NULL, 1000), -ECONNABORTED);
 	assert_int_equal(f.calls, 1);
 	assert_true(f.connected_before);
@@ -885,7 +851,7 @@ static void test_handoff_flusher_fails(void **state)
 	 */
 	assert_int_equal(fdpass_response_new(&resp, 200), 0);
 	assert_int_equal(fdpass_response_add_header(resp, "Connection", "keep-alive"), 0);
-	tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(fdpass_handoff(path, front, "flush", resp, 1000), -EINVAL);
 	assert_int_equal(fdpass_handoff(path, front, NULL, resp, 1000), -EINVAL);
 	assert_no_connection(f.lfd);
@@ -961,8 +927,8 @@ static void test_handoff_backend_dies_before_send(void **state)
 	int ready[2], accepted[2], client, front;
 
 	tl_path_in(path, sizeof(path), state, "dying.sock");
-	make_pipe(ready);
-	make_pipe(accepted);
+	tl_pipe(ready);
+	tl_pipe(accepted);
 	job.path = path;
 	job.ready_w = ready[1];
 	job.accepted_w = accepted[1];
@@ -974,7 +940,7 @@ static void test_handoff_backend_dies_before_send(void **state)
 	assert_int_equal(fdpass_flusher_register("test-kill-backend", kill_backend_flusher, &k),
 			 0);
 
-	tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(fdpass_handoff(path, front, "test-kill-backend", NULL, 2000),
 			 -ECONNABORTED);
 	assert_true(k.flushed);
@@ -1002,7 +968,7 @@ static void test_handoff_client_reset(void **state)
 	tl_path_in(path, sizeof(path), state, "backend.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
-	tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(setsockopt(client, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	close(client); /* RST */
 	assert_true(wait_fd(front, POLLIN, 2000) > 0);
@@ -1070,7 +1036,7 @@ static void test_backend_new_mode_and_free(void **state)
 	assert_int_equal(st.st_mode & 07777, 0640);
 	efd = fdpass_backend_fd(b);
 	assert_true(efd >= 0);
-	assert_true(is_cloexec(efd));
+	assert_true(tl_is_cloexec(efd));
 	sock = send_tagged(path, "mode 0640");
 	assert_recv_tag(b, "mode 0640", 1000);
 	close(sock);
@@ -1274,8 +1240,8 @@ static void test_backend_fd_pollable(void **state)
 	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	efd = fdpass_backend_fd(b);
-	make_pipe(go);
-	make_pipe(done);
+	tl_pipe(go);
+	tl_pipe(done);
 	job = (struct fe_job){ .path = path, .go_r = go[0], .done_w = done[1], .tag = "polled" };
 	pid = tl_fork(frontend_after_go_child, &job);
 
@@ -1370,7 +1336,7 @@ static void test_backend_recv_deadline_across_events(void **state)
 
 	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
-	make_pipe(go);
+	tl_pipe(go);
 	job = (struct late_job){ .path = path, .delay_ms = delay, .go_r = go[0] };
 	t0 = tl_now_ms();
 	pid = tl_fork(late_frontend_child, &job);
@@ -1442,8 +1408,8 @@ static void test_backend_many_frontends(void **state)
 	tl_path_in(path, sizeof(path), state, "b.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	base = tl_count_fds();
-	make_pipe(connected);
-	make_pipe(go);
+	tl_pipe(connected);
+	tl_pipe(go);
 	for (i = 0; i < N_FRONTENDS; i++) {
 		jobs[i] = (struct many_job){ .path = path, .id = i, .connected_w = connected[1],
 					     .go_r = go[0] };
@@ -1460,7 +1426,7 @@ static void test_backend_many_frontends(void **state)
 
 		if (r != 1)
 			fail_msg("recv after %d fds: %d (%s)", got, r, fdpass_strerror(r));
-		assert_true(is_cloexec(fd));
+		assert_true(tl_is_cloexec(fd));
 		tl_read_to_eof(fd, buf, sizeof(buf), 2000);
 		close(fd);
 		assert_int_equal(sscanf(buf, "fe%d-fd%d", &id, &j), 2);
@@ -1535,8 +1501,8 @@ static void test_backend_bad_frontends(void **state)
 		assert_recv_nothing(b); /* both accepted */
 
 		/* Both speak at once: one well, one not, then a valid fd after it. */
-		make_pipe(p);
-		make_pipe(later);
+		tl_pipe(p);
+		tl_pipe(later);
 		misbehave(bad, cases[c].kind, p);
 		if (cases[c].follow)
 			assert_int_equal(fdpass_send(bad, later[1]), 0);
@@ -1610,7 +1576,7 @@ static void test_backend_error_leaves_no_fd_number(void **state)
 		int sock = fdpass_connect(path, 0, 1000), p[2], fd = 7, r;
 
 		assert_true(sock >= 0);
-		make_pipe(p);
+		tl_pipe(p);
 		misbehave(sock, cases[c].kind, p);
 		close(p[1]);
 		r = fdpass_backend_recv(b, &fd, 1000);
@@ -1685,7 +1651,7 @@ static void test_backend_allow_uid(void **state)
 	assert_int_equal(fdpass_backend_allow_uid(b2, getuid() + 1), 0);
 	sock = fdpass_connect(other, 0, 1000);
 	assert_true(sock >= 0);
-	make_pipe(p);
+	tl_pipe(p);
 	assert_int_equal(fdpass_send(sock, p[1]), 0);
 	close(p[1]);
 	{
@@ -1777,8 +1743,8 @@ static void test_backend_allow_uid_other_user(void **state)
 
 	/* Reachable by nobody: a traversable directory and a 0666 socket. */
 	assert_int_equal(chmod(dir, 0711), 0);
-	make_pipe(go);
-	make_pipe(sent);
+	tl_pipe(go);
+	tl_pipe(sent);
 
 	tl_path_in(path, sizeof(path), state, "root-only.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, 0666, 0), 0);
@@ -1891,7 +1857,7 @@ static void test_backend_drop_shared_connection(void **state)
 	fe1 = fdpass_connect(path, 0, 1000);
 	assert_true(fe1 >= 0);
 	assert_recv_nothing(b); /* accepted */
-	make_pipe(go);
+	tl_pipe(go);
 	pid = tl_fork(holder_child, &go[0]);
 
 	tl_raw_send(fe1, "", 1, NULL, 0); /* no fd: dropped */

@@ -104,6 +104,7 @@ int tl_pair_setup(void **state)
 	p->type = c->type;
 	p->type_name = c->type == SOCK_STREAM ? "SOCK_STREAM" : "SOCK_SEQPACKET";
 	tl_socketpair(p->type, p->sv);
+	tl_pipe(p->pipe);
 	*state = p;
 	return 0;
 }
@@ -114,6 +115,8 @@ int tl_pair_teardown(void **state)
 
 	tl_pair_close(p, 0);
 	tl_pair_close(p, 1);
+	close(p->pipe[0]);
+	close(p->pipe[1]);
 	free(p);
 	return tl_fd_teardown(state);
 }

@@ -40,18 +40,19 @@ const char *tl_dir_path(void **state);
 #define TL_DIR_TEST(f) cmocka_unit_test_prestate_setup_teardown(f, tl_dir_setup, tl_dir_teardown, #f)
 
 /*
- * The same test over SOCK_STREAM and over SOCK_SEQPACKET: TL_BOTH_TYPES(f)
- * registers f twice, as "f over SOCK_STREAM" and "f over SOCK_SEQPACKET".
- * Each time, tl_pair(state) is a connected socketpair of that type, made
- * after the fd count of the leak check and closed before it is counted
- * again; the watchdog as with TL_TEST. sv[0] is the sender's end by
- * convention, sv[1] the receiver's; a test that closes an end itself does
- * it with tl_pair_close().
+ * A test over a connected socketpair: TL_PAIR_TEST(f, SOCK_STREAM) gives f,
+ * in tl_pair(state), a socketpair of that type and a pipe (something to
+ * pass), made after the fd count of the leak check and closed before it is
+ * counted again; the watchdog as with TL_TEST. sv[0] is the sender's end,
+ * sv[1] the receiver's; a test that closes one of them itself does it with
+ * tl_pair_close(). TL_BOTH_TYPES(f) registers f twice, as "f over
+ * SOCK_STREAM" and "f over SOCK_SEQPACKET": the same test over both.
  */
 struct tl_pair {
 	int type;              /* SOCK_STREAM or SOCK_SEQPACKET */
 	const char *type_name; /* "SOCK_STREAM" or "SOCK_SEQPACKET" */
 	int sv[2];
+	int pipe[2];
 };
 struct tl_case {
 	const char *name;
@@ -60,7 +61,7 @@ struct tl_case {
 int tl_pair_setup(void **state);
 int tl_pair_teardown(void **state);
 struct tl_pair *tl_pair(void **state);
-void tl_pair_close(struct tl_pair *p, int end);
+void tl_pair_close(struct tl_pair *p, int end); /* sv[end]: closed, and -1 */
 #define TL_PAIR_TEST(f, type) \
 	{ #f " over " #type, f, tl_pair_setup, tl_pair_teardown, \
 	  &(struct tl_case){ #f " over " #type, type } }
