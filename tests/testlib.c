@@ -102,7 +102,7 @@ int tl_pair_setup(void **state)
 	*state = (void *)c->name;
 	tl_fd_setup(state);
 	p->type = c->type;
-	p->type_name = c->type == SOCK_STREAM ? "SOCK_STREAM" : "SOCK_SEQPACKET";
+	p->type_name = tl_type_name(c->type);
 	tl_socketpair(p->type, p->sv);
 	tl_pipe(p->pipe);
 	*state = p;
@@ -409,6 +409,11 @@ int tl_same_file(int a, int b)
 }
 
 /* ---- pipes and sockets -------------------------------------------------- */
+
+const char *tl_type_name(int type)
+{
+	return type == SOCK_STREAM ? "SOCK_STREAM" : type == SOCK_SEQPACKET ? "SOCK_SEQPACKET" : "?";
+}
 
 void tl_pipe(int p[2])
 {

@@ -152,6 +152,9 @@ int tl_same_file(int a, int b);
 
 /* ---- pipes and sockets -------------------------------------------------- */
 
+/* "SOCK_STREAM" or "SOCK_SEQPACKET" (child-safe). */
+const char *tl_type_name(int type);
+
 /* pipe2(O_CLOEXEC), socketpair(AF_UNIX, type | SOCK_CLOEXEC), asserting success. */
 void tl_pipe(int p[2]);
 void tl_socketpair(int type, int sv[2]);
