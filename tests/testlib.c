@@ -129,7 +129,7 @@ struct tl_pair *tl_pair(void **state)
 void tl_pair_close(struct tl_pair *p, int end)
 {
 	if (p->sv[end] >= 0)
-		close(p->sv[end]);
+		assert_int_equal(close(p->sv[end]), 0);
 	p->sv[end] = -1;
 }
 

@@ -61,7 +61,7 @@ struct tl_case {
 int tl_pair_setup(void **state);
 int tl_pair_teardown(void **state);
 struct tl_pair *tl_pair(void **state);
-void tl_pair_close(struct tl_pair *p, int end); /* sv[end]: closed, and -1 */
+void tl_pair_close(struct tl_pair *p, int end); /* sv[end]: closed (asserted), and -1 */
 #define TL_PAIR_TEST(f, type) \
 	{ #f " over " #type, f, tl_pair_setup, tl_pair_teardown, \
 	  &(struct tl_case){ #f " over " #type, type } }
