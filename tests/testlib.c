@@ -504,16 +504,21 @@ int tl_wait_fd(int fd, short events, int ms)
 	return r > 0 ? p.revents : r;
 }
 
+void tl_assert_nothing_to_read(int fd)
+{
+	assert_int_equal(tl_wait_fd(fd, POLLIN, 0), 0);
+}
+
 int tl_read_exact(int fd, void *buf, size_t len, int ms)
 {
 	char *p = buf;
 	int64_t end = tl_now_ms() + ms;
 
 	while (len > 0) {
-		int left = (int)(end - tl_now_ms());
+		int left = ms < 0 ? -1 : (int)(end - tl_now_ms());
 		ssize_t n;
 
-		if (left <= 0 || tl_wait_fd(fd, POLLIN, left) <= 0)
+		if (left == 0 || (ms >= 0 && left < 0) || tl_wait_fd(fd, POLLIN, left) <= 0)
 			return -1;
 		n = read(fd, p, len);
 		if (n < 0 && errno == EINTR)

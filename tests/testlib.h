@@ -171,7 +171,10 @@ size_t tl_fill(int sock);
 /* poll() one fd, EINTR retried: revents, 0 on timeout, -1 on error (child-safe). */
 int tl_wait_fd(int fd, short events, int ms);
 
-/* Read exactly len bytes within ms: 0, or -1 (child-safe). */
+/* Nothing is waiting to be read on fd, now. */
+void tl_assert_nothing_to_read(int fd);
+
+/* Read exactly len bytes within ms (-1: however long it takes): 0, or -1 (child-safe). */
 int tl_read_exact(int fd, void *buf, size_t len, int ms);
 
 /* fd yields exactly tag, then end of file, within ms: 1 or 0 (child-safe). */
@@ -232,7 +235,10 @@ int tl_child_failed(const char *file, int line, const char *fmt, ...)
 	} while (0)
 #define TL_CHILD_FAIL(...) return tl_child_failed(__FILE__, __LINE__, __VA_ARGS__)
 
-/* One byte on a pipe, to say "ready" or "go"; wait for it within ms: 0, or -1 (child-safe). */
+/*
+ * One byte on a pipe, to say "ready" or "go"; wait for it within ms (-1:
+ * however long it takes): 0, or -1 (child-safe).
+ */
 int tl_put_byte(int fd);
 int tl_get_byte(int fd, int ms);
 

@@ -40,12 +40,6 @@ static int fi_teardown(void **state)
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* Nothing waits to be read on fd. */
-static void assert_nothing_to_read(int fd)
-{
-	assert_int_equal(tl_wait_fd(fd, POLLIN, 0), 0);
-}
-
 static void assert_same_inode(int fd, const struct stat *before)
 {
 	struct stat st;
@@ -172,7 +166,7 @@ static void test_send_eintr(void **state)
 	assert_true(tl_same_file(fd, p[1]));
 	close(fd);
 	/* One message, not four. */
-	assert_nothing_to_read(sv[1]);
+	tl_assert_nothing_to_read(sv[1]);
 	close(p[0]);
 	close(p[1]);
 	socketpair_close(sv);
@@ -198,7 +192,7 @@ static void test_send_errors(void **state)
 		fi_disarm();
 		/* The caller's fd is untouched, nothing went out, nothing leaked. */
 		assert_same_inode(p[1], &st);
-		assert_nothing_to_read(sv[1]);
+		tl_assert_nothing_to_read(sv[1]);
 		assert_int_equal(tl_count_fds(), fds);
 	}
 	/* The socket is still good. */
@@ -250,7 +244,7 @@ static void test_send_fds_short_writes(void **state)
 	assert_int_equal(fi_sendmsg_with_control(), 1);
 	three_untouched(&t);
 	assert_three_arrive(sv[1], &t);
-	assert_nothing_to_read(sv[1]);
+	tl_assert_nothing_to_read(sv[1]);
 	three_close(&t);
 	socketpair_close(sv);
 }
@@ -294,7 +288,7 @@ static void test_send_fds_eagain(void **state)
 			 -EAGAIN);
 	fi_disarm();
 	assert_int_equal(fi_calls(FI_POLL), 0);
-	assert_nothing_to_read(sv[1]);
+	tl_assert_nothing_to_read(sv[1]);
 	three_untouched(&t);
 
 	/* EAGAIN after part went out, no waiting: the short count, as write(2). */
@@ -322,7 +316,7 @@ static void test_send_fds_eagain(void **state)
 	       FI_FAIL_NTH(FI_POLL, 1, ENOMEM));
 	assert_int_equal(fdpass_send_fds(sv[0], t.fds, 3, msg, sizeof(msg), 0, 1000), -ENOMEM);
 	fi_disarm();
-	assert_nothing_to_read(sv[1]);
+	tl_assert_nothing_to_read(sv[1]);
 	three_untouched(&t);
 	three_close(&t);
 	socketpair_close(sv);
@@ -348,7 +342,7 @@ static void test_send_fds_errors(void **state)
 		assert_int_equal(fdpass_send_fds(sv[0], t.fds, 3, msg, sizeof(msg), 0, 1000),
 				 -errs[i]);
 		fi_disarm();
-		assert_nothing_to_read(sv[1]);
+		tl_assert_nothing_to_read(sv[1]);
 		three_untouched(&t);
 		assert_int_equal(tl_count_fds(), fds);
 	}
@@ -659,7 +653,7 @@ static void test_send_meta_rest_finished(void **state)
 		assert_true(fi_calls(FI_SEND) > 10);
 		three_untouched(&t);
 		assert_meta_arrives(sv[1], &t, m);
-		assert_nothing_to_read(sv[1]);
+		tl_assert_nothing_to_read(sv[1]);
 	}
 	fdpass_meta_free(m);
 	three_close(&t);
@@ -749,14 +743,14 @@ static void test_send_meta_nothing_sent(void **state)
 				 cases[i].expect);
 		fi_disarm();
 		assert_int_equal(fi_hits(), 1);
-		assert_nothing_to_read(sv[1]);
+		tl_assert_nothing_to_read(sv[1]);
 		three_untouched(&t);
 	}
 	/* httpd's plain message (meta NULL) goes through the same checks. */
 	FI_ARM("fdpass_send_meta", FI_FAIL_NTH(FI_SENDMSG, 1, ETOOMANYREFS));
 	assert_int_equal(fdpass_send_meta(sv[0], t.fds, 1, NULL, 0, 1000), -ETOOMANYREFS);
 	fi_disarm();
-	assert_nothing_to_read(sv[1]);
+	tl_assert_nothing_to_read(sv[1]);
 	/* And the connection is still in step. */
 	assert_int_equal(fdpass_send_meta(sv[0], t.fds, 3, m, 0, 1000), 0);
 	assert_meta_arrives(sv[1], &t, m);
@@ -915,9 +909,10 @@ static int reader_main(void *arg)
 	const struct reader *r = arg;
 	unsigned char *buf = malloc(r->len);
 
-	if (!buf || tl_read_exact(r->fd, buf, r->len, 5000) < 0)
-		return 1;
-	return tl_is_pattern(buf, r->len) ? 0 : 2;
+	TL_CHILD_CHECK(buf != NULL);
+	TL_CHILD_CHECK(tl_read_exact(r->fd, buf, r->len, 5000) == 0);
+	TL_CHILD_CHECK(tl_is_pattern(buf, r->len));
+	return 0;
 }
 
 /*
@@ -971,7 +966,7 @@ static int write_all_stops(int fd, int reader, enum fi_call call, const void *bu
 				 (long long)elapsed, fi_calls(call), fi_call_name(call), t);
 			return 0;
 		}
-		assert_nothing_to_read(reader);
+		tl_assert_nothing_to_read(reader);
 	}
 	return 1;
 }
@@ -999,7 +994,7 @@ static void test_write_all_socket(void **state)
 	fi_disarm();
 	assert_true(fi_hits() > WRITE_LEN / 333);
 	tl_wait_child(pid);
-	assert_nothing_to_read(sv[1]);
+	tl_assert_nothing_to_read(sv[1]);
 
 	/* No deadline: the same. */
 	pid = start_reader(sv[1], WRITE_LEN);
@@ -1021,7 +1016,7 @@ static void test_write_all_socket(void **state)
 		assert_int_equal(fdpass_write_all(sv[0], buf, WRITE_LEN, 1000), -errs[i]);
 		fi_disarm();
 		assert_pattern_arrives(sv[1], 100); /* the part that went out */
-		assert_nothing_to_read(sv[1]);
+		tl_assert_nothing_to_read(sv[1]);
 	}
 
 	/* poll() failing. */
@@ -1030,7 +1025,7 @@ static void test_write_all_socket(void **state)
 	       FI_FAIL_NTH(FI_POLL, 1, ENOMEM));
 	assert_int_equal(fdpass_write_all(sv[0], buf, WRITE_LEN, 1000), -ENOMEM);
 	fi_disarm();
-	assert_nothing_to_read(sv[1]);
+	tl_assert_nothing_to_read(sv[1]);
 
 	ok = write_all_stops(sv[0], sv[1], FI_SEND, buf, why, sizeof(why));
 	free(buf);
@@ -1141,7 +1136,7 @@ static void test_flush_provider(void **state)
 	FI_ARM("flush provider", FI_FAIL_NTH(FI_ALLOC, 1, ENOMEM));
 	assert_int_equal(fdpass_flusher_run("flush", sv[0], resp), -ENOMEM);
 	fi_disarm();
-	assert_nothing_to_read(sv[1]);
+	tl_assert_nothing_to_read(sv[1]);
 
 	for (i = 0; i < ARRAY_SIZE(errs); i++) {
 		struct fi_rule rules[] = {
@@ -1282,14 +1277,14 @@ static void test_handoff_faults(void **state)
 			backend_gets(lfd, front, NULL);
 			break;
 		case NOT_STARTED:
-			assert_nothing_to_read(client);
+			tl_assert_nothing_to_read(client);
 			no_connection(lfd);
 			break;
 		case NOT_SENT:
 			if (cases[c].rules[0].action == FI_SHORT)
 				assert_int_equal(read_head(client, (char[64]){ 0 }, 64), 5);
 			else
-				assert_nothing_to_read(client);
+				tl_assert_nothing_to_read(client);
 			backend_gets_nothing(lfd);
 			break;
 		case ABORTED:
@@ -1727,7 +1722,7 @@ static void build_response(const char *site, const struct fi_rule *rule)
 	OK_OR_ENOMEM(fdpass_flusher_run("flush", sv[0], r));
 	fi_disarm();
 	if (failed)
-		assert_nothing_to_read(sv[1]);
+		tl_assert_nothing_to_read(sv[1]);
 	else
 		assert_true(read_head(sv[1], buf, sizeof(buf)) > 100);
 	socketpair_close(sv);
@@ -1778,7 +1773,7 @@ static void send_meta(const char *site, const struct fi_rule *rule)
 	fi_disarm();
 	three_untouched(&t);
 	if (failed)
-		assert_nothing_to_read(sv[1]);
+		tl_assert_nothing_to_read(sv[1]);
 	else
 		assert_meta_arrives(sv[1], &t, m);
 	fdpass_meta_free(m);

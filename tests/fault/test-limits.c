@@ -8,7 +8,7 @@
  * error within its deadline plus a small margin, leaks nothing, and the
  * same objects serve a well-behaved peer afterwards.
  *
- * Children never call cmocka: they report through their exit status.
+ * Children never call cmocka: they say what failed on stderr (TL_CHILD_CHECK).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,42 +43,7 @@ static void assert_bounded(int64_t elapsed, int timeout)
 	bounded_calls++;
 }
 
-static void assert_nothing_to_read(int fd)
-{
-	assert_int_equal(tl_wait_fd(fd, POLLIN, 0), 0);
-}
-
-static int say_ready(int w)
-{
-	return write(w, "r", 1) == 1 ? 0 : -1;
-}
-
-static void wait_ready(int r)
-{
-	char c;
-
-	assert_true(tl_wait_fd(r, POLLIN, 5000) > 0);
-	assert_int_equal(read(r, &c, 1), 1);
-}
-
 /* ---- a receiver at its fd limit ----------------------------------------- */
-
-static int count_fds(void)
-{
-	int n = 0, fd;
-
-	for (fd = 0; fd < 1024; fd++)
-		n += fcntl(fd, F_GETFD) >= 0;
-	return n;
-}
-
-#define CHECK(cond, code) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "fd limit: %s failed\n", #cond); \
-			return code; \
-		} \
-	} while (0)
 
 static int child_at_fd_limit(void *arg)
 {
@@ -90,58 +55,56 @@ static int child_at_fd_limit(void *arg)
 	size_t nfds;
 
 	snprintf(other, sizeof(other), "%s.other", path);
-	CHECK(pipe2(p, O_CLOEXEC) == 0, 10);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, 10);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, one) == 0, 10);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, client) == 0, 10);
-	CHECK(fdpass_backend_new(&b, path, -1, 0) == 0, 10);
+	TL_CHILD_CHECK(pipe2(p, O_CLOEXEC) == 0);
+	TL_CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	TL_CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, one) == 0);
+	TL_CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, client) == 0);
+	TL_CHILD_CHECK(fdpass_backend_new(&b, path, -1, 0) == 0);
 	/* What is waiting: one fd, a metadata message with three, a front-end. */
-	CHECK(fdpass_send(one[0], p[1]) == 0, 11);
+	TL_CHILD_CHECK(fdpass_send(one[0], p[1]) == 0);
 	fds3[0] = p[0];
 	fds3[1] = p[1];
 	fds3[2] = p[1];
-	CHECK(fdpass_send_meta(sv[0], fds3, 3, m, 0, 1000) == 0, 11);
-	CHECK((front1 = fdpass_connect(path, 0, 1000)) >= 0, 11);
-	CHECK(fdpass_send(front1, p[1]) == 0, 11);
+	TL_CHILD_CHECK(fdpass_send_meta(sv[0], fds3, 3, m, 0, 1000) == 0);
+	TL_CHILD_CHECK((front1 = fdpass_connect(path, 0, 1000)) >= 0);
+	TL_CHILD_CHECK(fdpass_send(front1, p[1]) == 0);
 
 	/* No fd free at all. */
 	if ((r = tl_limit_fds(0)) != 0)
 		return r;
 	fd = 7;
-	CHECK(fdpass_recv(one[1], &fd) == -EXFULL && fd == -1, 20);
-	CHECK(fdpass_connect(path, 0, 1000) == -EMFILE, 21);
-	CHECK(fdpass_listen(other, -1, 0) == -EMFILE, 22);
-	CHECK(fdpass_backend_new(&b2, other, -1, 0) == -EMFILE, 23);
-	CHECK(fdpass_handoff(path, client[1], NULL, NULL, 1000) == -EMFILE, 24);
-	CHECK(tl_wait_fd(client[0], POLLIN, 0) == 0, 24); /* nothing was written */
+	TL_CHILD_CHECK(fdpass_recv(one[1], &fd) == -EXFULL && fd == -1);
+	TL_CHILD_CHECK(fdpass_connect(path, 0, 1000) == -EMFILE);
+	TL_CHILD_CHECK(fdpass_listen(other, -1, 0) == -EMFILE);
+	TL_CHILD_CHECK(fdpass_backend_new(&b2, other, -1, 0) == -EMFILE);
+	TL_CHILD_CHECK(fdpass_handoff(path, client[1], NULL, NULL, 1000) == -EMFILE);
+	TL_CHILD_CHECK(tl_wait_fd(client[0], POLLIN, 0) == 0); /* nothing was written */
 	fd = 7;
-	CHECK(fdpass_backend_recv(b, &fd, 200) == -EMFILE && fd == -1, 25);
+	TL_CHILD_CHECK(fdpass_backend_recv(b, &fd, 200) == -EMFILE && fd == -1);
 
 	/* Room for one: a message with three fds is refused whole, none kept. */
 	if ((r = tl_limit_fds(1)) != 0)
 		return r;
-	n = count_fds();
+	n = tl_count_fds_no_open();
 	nfds = 3;
-	CHECK(fdpass_recv_meta(sv[1], got, &nfds, &in, 0, 0, 1000) == -EXFULL, 26);
-	CHECK(nfds == 0 && in == NULL && count_fds() == n, 26);
+	TL_CHILD_CHECK(fdpass_recv_meta(sv[1], got, &nfds, &in, 0, 0, 1000) == -EXFULL);
+	TL_CHILD_CHECK(nfds == 0 && in == NULL && tl_count_fds_no_open() == n);
 	/* The backend accepts the front-end, but the fd it sends finds no room. */
 	fd = 7;
 	r = fdpass_backend_recv(b, &fd, 1000);
-	if (r != -EXFULL || fd != -1) {
-		fprintf(stderr, "fd limit: backend_recv at the limit: %d (%s)\n", r,
-			fdpass_strerror(r));
-		return 27;
-	}
-	CHECK(count_fds() == n, 27);
+	if (r != -EXFULL || fd != -1)
+		TL_CHILD_FAIL("fdpass_backend_recv at the limit: %d (%s), fd %d", r,
+			      fdpass_strerror(r), fd);
+	TL_CHILD_CHECK(tl_count_fds_no_open() == n);
 
 	/* With room again, the next front-end is served. */
 	if ((r = tl_limit_fds(-1)) != 0)
 		return r;
-	CHECK((front2 = fdpass_connect(path, 0, 1000)) >= 0, 28);
-	CHECK(fdpass_send(front2, p[1]) == 0, 28);
+	TL_CHILD_CHECK((front2 = fdpass_connect(path, 0, 1000)) >= 0);
+	TL_CHILD_CHECK(fdpass_send(front2, p[1]) == 0);
 	fd = -1;
-	CHECK(fdpass_backend_recv(b, &fd, 1000) == 1, 29);
-	CHECK(tl_same_file(fd, p[1]), 29);
+	TL_CHILD_CHECK(fdpass_backend_recv(b, &fd, 1000) == 1);
+	TL_CHILD_CHECK(tl_same_file(fd, p[1]));
 	close(fd);
 	fdpass_backend_free(b);
 	fdpass_meta_free(m);
@@ -212,7 +175,7 @@ static void assert_backlog_full(const char *path)
 	assert_int_equal(fdpass_handoff_meta(path, sv[1], NULL, NULL, m, 200), -ETIMEDOUT);
 	assert_bounded(tl_now_ms() - t0, 200);
 	/* The client heard nothing, and is still the caller's. */
-	assert_nothing_to_read(sv[0]);
+	tl_assert_nothing_to_read(sv[0]);
 	assert_int_equal(fstat(sv[1], &now), 0);
 	assert_true(now.st_dev == st.st_dev && now.st_ino == st.st_ino);
 	close(sv[0]);
@@ -316,23 +279,24 @@ struct hoarder_job {
 
 /*
  * Accept every connection and hold it, reading nothing, until told to go;
- * then serve them: hand-offs (write "ok" to each client; exit status: 0
- * if there were 64), or count the metadata messages of one connection
- * (exit status: the count).
+ * then serve them: hand-offs (write "ok" to each client; result: 0 if there
+ * were 64), or count the metadata messages of one connection (result: the
+ * count; -1 if something failed).
  */
 static int hoarder(void *arg)
 {
 	const struct hoarder_job *job = arg;
 	int lfd = fdpass_listen(job->path, -1, FDPASS_NONBLOCK), conns[128], n = 0, i, served = 0;
 
-	if (lfd < 0 || say_ready(job->ready_w) < 0)
-		return 200;
+	if (lfd < 0 || tl_put_byte(job->ready_w) < 0)
+		return -tl_child_failed(__FILE__, __LINE__, "listening: %s", strerror(errno));
 	for (;;) {
 		struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
 				       { .fd = job->go_r, .events = POLLIN } };
 
-		if (poll(p, 2, 10000) <= 0)
-			return 201;
+		/* The parent's word, or its end (the pipe hangs up) */
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return -tl_child_failed(__FILE__, __LINE__, "poll: %s", strerror(errno));
 		if (p[0].revents & POLLIN) {
 			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -366,17 +330,17 @@ static int hoarder(void *arg)
 		} else {
 			int fd = -1;
 
-			if (fdpass_recv(conns[i], &fd) != 1)
-				return 202;
-			if (fdpass_write_all(fd, "ok", 2, 1000) < 0)
-				return 203;
+			if (fdpass_recv(conns[i], &fd) != 1 || fdpass_write_all(fd, "ok", 2, 1000) < 0)
+				return -tl_child_failed(__FILE__, __LINE__, "serving connection %d", i);
 			close(fd);
 			served++;
 		}
 	}
 	if (job->meta)
 		return served;
-	return served == 64 ? 0 : 204;
+	if (served != 64)
+		TL_CHILD_FAIL("served %d hand-offs, not 64", served);
+	return 0;
 }
 
 static pid_t start_hoarder(const char *path, int meta, int *go_w)
@@ -392,7 +356,7 @@ static pid_t start_hoarder(const char *path, int meta, int *go_w)
 	pid = tl_fork_peer(hoarder, &job);
 	close(ready[1]);
 	close(go[0]);
-	wait_ready(ready[0]);
+	assert_int_equal(tl_get_byte(ready[0], 10000), 0);
 	close(ready[0]);
 	*go_w = go[1];
 	return pid;

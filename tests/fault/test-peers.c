@@ -10,7 +10,7 @@
  * the fds that travelled are write ends of pipes whose read ends must see
  * end of file), and then serves a second, well-behaved peer.
  *
- * Children never call cmocka: they report through their exit status.
+ * Children never call cmocka: they say what failed on stderr (TL_CHILD_CHECK).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,26 +40,10 @@ static void survived(unsigned n)
 	stages++;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* Block until the child says it is ready (one byte on r), or fail. */
 static void wait_ready(int r)
 {
-	char c;
-
-	assert_true(tl_wait_fd(r, POLLIN, 5000) > 0);
-	assert_int_equal(read(r, &c, 1), 1);
-}
-
-static int say_ready(int w)
-{
-	return write(w, "r", 1) == 1 ? 0 : -1;
+	assert_int_equal(tl_get_byte(r, 10000), 0);
 }
 
 /* The client's end: the head, then body (may be NULL), then end of stream. */
@@ -90,11 +74,6 @@ static void client_gets(int client, const char *body)
 	assert_string_equal(end + 4, body ? body : "");
 }
 
-static void assert_nothing_to_read(int fd)
-{
-	assert_int_equal(tl_wait_fd(fd, POLLIN, 0), 0);
-}
-
 /* ---- backends in children ----------------------------------------------- */
 
 struct backend_job {
@@ -112,19 +91,14 @@ static int serving_backend(void *arg)
 	fdpass_backend *b = NULL;
 	int i;
 
-	if (fdpass_backend_new(&b, job->path, -1, 0) < 0)
-		return 10;
-	if (say_ready(job->ready_w) < 0)
-		return 11;
+	TL_CHILD_CHECK(fdpass_backend_new(&b, job->path, -1, 0) == 0);
+	TL_CHILD_CHECK(tl_put_byte(job->ready_w) == 0);
 	for (i = 0; i < job->serve; i++) {
 		int fd = -1, r = fdpass_backend_recv(b, &fd, job->timeout_ms);
 
-		if (r != 1) {
-			fprintf(stderr, "serving backend: recv %d (%s)\n", r, fdpass_strerror(r));
-			return 12;
-		}
-		if (fdpass_write_all(fd, "served", 6, 2000) < 0)
-			return 13;
+		if (r != 1)
+			TL_CHILD_FAIL("fdpass_backend_recv: %d (%s)", r, fdpass_strerror(r));
+		TL_CHILD_CHECK(fdpass_write_all(fd, "served", 6, 2000) == 0);
 		close(fd);
 	}
 	fdpass_backend_free(b);
@@ -167,8 +141,7 @@ static int backend_dies_listening(void *arg)
 	const struct backend_job *job = arg;
 	fdpass_backend *b = NULL;
 
-	if (fdpass_backend_new(&b, job->path, -1, 0) < 0)
-		return 10;
+	TL_CHILD_CHECK(fdpass_backend_new(&b, job->path, -1, 0) == 0);
 	tl_die(0);
 }
 
@@ -187,7 +160,7 @@ static void test_backend_dies_before_connect(void **state)
 	tl_tcp_pair(&client, &front);
 	assert_int_equal(fdpass_handoff(path, front, NULL, NULL, 1000), -ECONNREFUSED);
 	/* Nothing was written: the front-end can still answer the client. */
-	assert_nothing_to_read(client);
+	tl_assert_nothing_to_read(client);
 	assert_true(tl_is_open(front));
 	close(front);
 	close(client);
@@ -203,14 +176,13 @@ static int backend_dies_after_accept(void *arg)
 	const struct backend_job *job = arg;
 	int lfd = fdpass_listen(job->path, -1, 0), c;
 
-	if (lfd < 0)
-		return 10;
-	if (say_ready(job->ready_w) < 0)
-		return 11;
+	TL_CHILD_CHECK(lfd >= 0);
+	TL_CHILD_CHECK(tl_put_byte(job->ready_w) == 0);
 	do
 		c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	while (c < 0 && errno == EINTR);
-	tl_die(c >= 0 ? 0 : 12);
+	TL_CHILD_CHECK(c >= 0);
+	tl_die(0);
 }
 
 static pid_t dying_backend;
@@ -262,14 +234,10 @@ static int backend_dies_with_fd(void *arg)
 	fdpass_backend *b = NULL;
 	int fd = -1;
 
-	if (fdpass_backend_new(&b, job->path, -1, 0) < 0)
-		return 10;
-	if (say_ready(job->ready_w) < 0)
-		return 11;
-	if (fdpass_backend_recv(b, &fd, 5000) != 1)
-		return 12;
-	if (read(job->go_r, &fd, 1) != 1)
-		return 13;
+	TL_CHILD_CHECK(fdpass_backend_new(&b, job->path, -1, 0) == 0);
+	TL_CHILD_CHECK(tl_put_byte(job->ready_w) == 0);
+	TL_CHILD_CHECK(fdpass_backend_recv(b, &fd, 5000) == 1);
+	TL_CHILD_CHECK(tl_get_byte(job->go_r, -1) == 0);
 	tl_die(0);
 }
 
@@ -278,20 +246,15 @@ static int backend_dies_fd_in_flight(void *arg)
 {
 	const struct backend_job *job = arg;
 	int lfd = fdpass_listen(job->path, -1, 0), c;
-	char go;
 
-	if (lfd < 0)
-		return 10;
-	if (say_ready(job->ready_w) < 0)
-		return 11;
+	TL_CHILD_CHECK(lfd >= 0);
+	TL_CHILD_CHECK(tl_put_byte(job->ready_w) == 0);
 	do
 		c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	while (c < 0 && errno == EINTR);
-	if (c < 0)
-		return 12;
+	TL_CHILD_CHECK(c >= 0);
 	/* Wait for the parent's word that the hand-off returned, then die. */
-	if (read(job->go_r, &go, 1) != 1)
-		return 13;
+	TL_CHILD_CHECK(tl_get_byte(job->go_r, -1) == 0);
 	tl_die(0);
 }
 
@@ -344,8 +307,7 @@ static int client_reads_then_dies(void *arg)
 	int fd = *(int *)arg;
 	char buf[1000];
 
-	if (tl_read_exact(fd, buf, sizeof(buf), 5000) < 0)
-		return 10;
+	TL_CHILD_CHECK(tl_read_exact(fd, buf, sizeof(buf), 5000) == 0);
 	tl_die(0);
 }
 
@@ -436,12 +398,11 @@ static int frontend_dies_mid_message(void *arg)
 	const struct cut_job *job = arg;
 	int sock = job->sock;
 
-	if (job->path && (sock = fdpass_connect(job->path, 0, 2000)) < 0)
-		return 10;
-	if (tl_sendmsg_fds(sock, job->msg, job->cut, &job->fd, 1, 0) != (ssize_t)job->cut)
-		return 11;
-	if (job->hold_r > 0 && read(job->hold_r, (char[1]){ 0 }, 1) != 1)
-		tl_die(12);
+	if (job->path)
+		TL_CHILD_CHECK((sock = fdpass_connect(job->path, 0, 2000)) >= 0);
+	TL_CHILD_CHECK(tl_sendmsg_fds(sock, job->msg, job->cut, &job->fd, 1, 0) ==
+		       (ssize_t)job->cut);
+	TL_CHILD_CHECK(job->hold_r <= 0 || tl_get_byte(job->hold_r, -1) == 0);
 	tl_die(0);
 }
 
@@ -526,10 +487,8 @@ static int good_frontend(void *arg)
 	const struct good_job *job = arg;
 	int sock = fdpass_connect(job->path, 0, 2000), fd = tl_tagged_fd("good");
 
-	if (sock < 0 || fd < 0)
-		return 10;
-	if (fdpass_send_meta(sock, &fd, 1, job->m, 0, 2000) < 0)
-		return 11;
+	TL_CHILD_CHECK(sock >= 0 && fd >= 0);
+	TL_CHILD_CHECK(fdpass_send_meta(sock, &fd, 1, job->m, 0, 2000) == 0);
 	return 0;
 }
 
@@ -660,7 +619,7 @@ static void test_sender_dies_mid_payload(void **state)
 static int receiver_dies_later(void *arg)
 {
 	(void)arg;
-	sleep_ms(200);
+	tl_sleep_ms(200);
 	tl_die(0);
 }
 

@@ -20,7 +20,7 @@
  * took to arrive (as the machine is now), whichever is most, up to
  * STORM_MAX_US.
  *
- * Children never call cmocka: they report through their exit status.
+ * Children never call cmocka: they say what failed on stderr (TL_CHILD_CHECK).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -106,14 +106,6 @@ static void on_calibration(int sig)
 {
 	(void)sig;
 	alarms++;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 /* ---- the storm ---------------------------------------------------------- */
@@ -330,24 +322,18 @@ static int sender(void *arg)
 	const char *d = p->data;
 	size_t off = p->first;
 
-	sleep_ms(p->delay_ms);
-	if (tl_sendmsg_fds(p->sock, d, p->first, p->fds, p->nfds, 0) != (ssize_t)p->first)
-		return 10;
+	tl_sleep_ms(p->delay_ms);
+	TL_CHILD_CHECK(tl_sendmsg_fds(p->sock, d, p->first, p->fds, p->nfds, 0) ==
+		       (ssize_t)p->first);
 	while (off < p->len) {
 		size_t n = p->len - off < p->chunk ? p->len - off : p->chunk;
 
-		sleep_ms(p->pause_ms);
-		if (tl_sendmsg_fds(p->sock, d + off, n, NULL, 0, 0) != (ssize_t)n)
-			return 11;
+		tl_sleep_ms(p->pause_ms);
+		TL_CHILD_CHECK(tl_sendmsg_fds(p->sock, d + off, n, NULL, 0, 0) == (ssize_t)n);
 		off += n;
 	}
-	sleep_ms(p->stall_ms);
+	tl_sleep_ms(p->stall_ms);
 	return 0;
-}
-
-static pid_t start(int (*fn)(void *), struct peer *p)
-{
-	return tl_fork_peer(fn, p);
 }
 
 /* Read fill bytes, then a message of len bytes with nfds fds like p->fds, slowly. */
@@ -360,26 +346,21 @@ static int slow_reader(void *arg)
 	size_t n = 4, i;
 	ssize_t r;
 
-	if (!buf)
-		return 10;
-	sleep_ms(p->delay_ms);
-	if (p->fill && tl_read_exact(p->sock, buf, p->fill, LONG) < 0)
-		return 11;
+	TL_CHILD_CHECK(buf != NULL);
+	tl_sleep_ms(p->delay_ms);
+	TL_CHILD_CHECK(!p->fill || tl_read_exact(p->sock, buf, p->fill, LONG) == 0);
 	if (p->meta) {
 		fdpass_meta *m = NULL;
 
-		if (fdpass_recv_meta(p->sock, got, &n, &m, 0, 0, LONG) != 1)
-			return 12;
-		if (!tl_meta_same(m, p->meta))
-			return 13;
+		TL_CHILD_CHECK(fdpass_recv_meta(p->sock, got, &n, &m, 0, 0, LONG) == 1);
+		TL_CHILD_CHECK(tl_meta_same(m, p->meta));
 		fdpass_meta_free(m);
 		off = p->len;
 	} else if (p->len) {
 		/* The fds come with the first bytes; then a chunk at a time. */
 		if (p->nfds) {
 			r = fdpass_recv_fds(p->sock, got, &n, buf, p->chunk, FDPASS_WAITALL, LONG);
-			if (r != (ssize_t)p->chunk)
-				return 14;
+			TL_CHILD_CHECK(r == (ssize_t)p->chunk);
 			off = (size_t)r;
 		} else {
 			n = 0;
@@ -387,23 +368,18 @@ static int slow_reader(void *arg)
 		while (off < p->len) {
 			size_t k = p->len - off < p->chunk ? p->len - off : p->chunk;
 
-			sleep_ms(p->pause_ms);
-			if (tl_read_exact(p->sock, buf + off, k, LONG) < 0)
-				return 15;
+			tl_sleep_ms(p->pause_ms);
+			TL_CHILD_CHECK(tl_read_exact(p->sock, buf + off, k, LONG) == 0);
 			off += k;
 		}
-		if (!tl_is_pattern(buf, p->len))
-			return 16;
+		TL_CHILD_CHECK(tl_is_pattern(buf, p->len));
 	} else {
-		if (fdpass_recv(p->sock, got) != 1)
-			return 17;
+		TL_CHILD_CHECK(fdpass_recv(p->sock, got) == 1);
 		n = 1;
 	}
-	if (n != p->nfds)
-		return 18;
+	TL_CHILD_CHECK(n == p->nfds);
 	for (i = 0; i < n; i++) {
-		if (!tl_same_file(got[i], p->fds[i]))
-			return 19;
+		TL_CHILD_CHECK(tl_same_file(got[i], p->fds[i]));
 		close(got[i]);
 	}
 	free(buf);
@@ -416,9 +392,10 @@ static int acceptor(void *arg)
 	const struct peer *p = arg;
 	int c;
 
-	sleep_ms(p->delay_ms);
+	tl_sleep_ms(p->delay_ms);
 	c = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
-	return c >= 0 ? 0 : 10;
+	TL_CHILD_CHECK(c >= 0);
+	return 0;
 }
 
 /* A front-end that hands off a tagged pipe after delay_ms. */
@@ -427,11 +404,9 @@ static int late_frontend(void *arg)
 	const struct peer *p = arg;
 	int fd = tl_tagged_fd("late");
 
-	sleep_ms(p->delay_ms);
-	if (fd < 0)
-		return 10;
-	if (fdpass_handoff(p->path, fd, "none", NULL, LONG) != 0)
-		return 11;
+	tl_sleep_ms(p->delay_ms);
+	TL_CHILD_CHECK(fd >= 0);
+	TL_CHILD_CHECK(fdpass_handoff(p->path, fd, "none", NULL, LONG) == 0);
 	return 0;
 }
 
@@ -542,7 +517,7 @@ static void sc_recv(void **state, struct run *run)
 	p.data = "";
 	p.len = p.first = 1;
 	p.delay_ms = LATER;
-	pid = start(sender, &p);
+	pid = tl_fork_peer(sender, &p);
 	begin(run);
 	end(run, fdpass_recv(sv[1], &fd));
 	snprintf(run->detail, sizeof(run->detail), "says hello: %d, child %d",
@@ -583,7 +558,7 @@ static void sc_recv_fds_waitall(void **state, struct run *run)
 	p.chunk = 65536;
 	p.delay_ms = LATER;
 	p.pause_ms = 5;
-	pid = start(sender, &p);
+	pid = tl_fork_peer(sender, &p);
 	begin(run);
 	end(run, (int)fdpass_recv_fds(sv[1], got, &n, buf, BIG, FDPASS_WAITALL, -1));
 	snprintf(run->detail, sizeof(run->detail), "%s, pattern %d, child %d",
@@ -630,7 +605,8 @@ static int meta_writer(void *arg)
 {
 	const struct writer *w = arg;
 
-	return fdpass_send_meta(w->sock, &w->fd, 1, w->m, 0, LONG) == 0 ? 0 : 1;
+	TL_CHILD_CHECK(fdpass_send_meta(w->sock, &w->fd, 1, w->m, 0, LONG) == 0);
+	return 0;
 }
 
 /* The peer sends the first part of a metadata message, then (after LATER) the rest. */
@@ -681,7 +657,7 @@ static void sc_recv_meta(void **state, struct run *run, int stall)
 	p.delay_ms = stall ? 0 : LATER;
 	p.pause_ms = stall ? 0 : 20;
 	p.stall_ms = stall ? LONG : 0; /* killed once the call returned */
-	pid = start(sender, &p);
+	pid = tl_fork_peer(sender, &p);
 	/* Stalled: the message has begun before the call, whenever the child gets to run. */
 	if (stall)
 		assert_true(tl_wait_fd(sv[1], POLLIN, LONG) > 0);
@@ -762,7 +738,7 @@ static void sc_send_full(void **state, struct run *run)
 	p.fds[0] = t.tagged;
 	p.nfds = 1;
 	p.delay_ms = LATER;
-	pid = start(slow_reader, &p);
+	pid = tl_fork_peer(slow_reader, &p);
 	begin(run);
 	end(run, fdpass_send(sv[0], t.tagged));
 	snprintf(run->detail, sizeof(run->detail), "child %d", tl_child_result(pid));
@@ -797,7 +773,7 @@ static void sc_send_fds_big(void **state, struct run *run)
 	p.chunk = 65536;
 	p.delay_ms = LATER;
 	p.pause_ms = 2;
-	pid = start(slow_reader, &p);
+	pid = tl_fork_peer(slow_reader, &p);
 	begin(run);
 	end(run, (int)fdpass_send_fds(sv[0], t.fds, 3, msg, BIG, 0, -1));
 	snprintf(run->detail, sizeof(run->detail), "child %d", tl_child_result(pid));
@@ -853,7 +829,7 @@ static void sc_send_meta_big(void **state, struct run *run)
 	p.meta = m;
 	p.len = 1;
 	p.delay_ms = LATER;
-	pid = start(slow_reader, &p);
+	pid = tl_fork_peer(slow_reader, &p);
 	begin(run);
 	end(run, fdpass_send_meta(sv[0], &t.tagged, 1, m, 0, LONG));
 	snprintf(run->detail, sizeof(run->detail), "child %d", tl_child_result(pid));
@@ -896,7 +872,7 @@ static void sc_connect_later(void **state, struct run *run, int timeout)
 	backlog_fill(state, &f);
 	p.lfd = f.lfd;
 	p.delay_ms = LATER;
-	pid = start(acceptor, &p);
+	pid = tl_fork_peer(acceptor, &p);
 	begin(run);
 	fd = fdpass_connect(f.path, 0, timeout);
 	end(run, fd >= 0 ? 1 : fd);
@@ -945,7 +921,7 @@ static void sc_write_all(void **state, struct run *run, int pipe_not_socket)
 	p.fill = 0;
 	/* A reader of plain bytes: no fds, the first chunk read like the others. */
 	p.nfds = 0;
-	pid = start(slow_reader, &p);
+	pid = tl_fork_peer(slow_reader, &p);
 	begin(run);
 	end(run, fdpass_write_all(fds[1], msg, BIG, -1));
 	snprintf(run->detail, sizeof(run->detail), "child %d", tl_child_result(pid));
@@ -1019,7 +995,7 @@ static void sc_backend_recv(void **state, struct run *run, int frontend)
 	if (frontend) {
 		p.path = path;
 		p.delay_ms = LATER;
-		pid = start(late_frontend, &p);
+		pid = tl_fork_peer(late_frontend, &p);
 	}
 	begin(run);
 	end(run, fdpass_backend_recv(b, &fd, frontend ? LONG : T));
@@ -1060,7 +1036,7 @@ static void sc_handoff(void **state, struct run *run, int later)
 	if (later) {
 		p.lfd = f.lfd;
 		p.delay_ms = LATER;
-		pid = start(acceptor, &p);
+		pid = tl_fork_peer(acceptor, &p);
 	}
 	begin(run);
 	end(run, fdpass_handoff(f.path, sv[1], NULL, NULL, later ? LONG : T));

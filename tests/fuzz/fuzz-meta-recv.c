@@ -21,7 +21,6 @@
  *  - a decoded message sent again with fdpass_send_meta() decodes to the
  *    same fields, with as many fds.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -34,6 +33,8 @@
 #include <unistd.h>
 
 #include <fdpass.h>
+
+#include "testlib.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -51,20 +52,6 @@ static int pipe_fds[2] = { -1, -1 };
 			abort();                                                     \
 		}                                                                    \
 	} while (0)
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	CHECK(d != NULL);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -238,7 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fdpos = (size_t)(data[0] >> 4) * 3;
 	msg = data + 1;
 	len = size - 1;
-	before = count_fds();
+	before = tl_count_fds();
 
 	/* One packet. */
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
@@ -266,9 +253,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain(sv[1], room, max_payload);
 	close(sv[1]);
 
-	if (count_fds() != before) {
+	if (tl_count_fds() != before) {
 		fprintf(stderr, "fuzz-meta-recv: fd leak: %d fds open before the input, %d after\n",
-			before, count_fds());
+			before, tl_count_fds());
 		abort();
 	}
 	return 0;
