@@ -1430,9 +1430,9 @@ static void test_unregister_waits_for_other_thread(void **state)
 {
 	(void)state;
 	/*
-	 * In a child: libfdpass 1.1.0 as first written freed the provider both
-	 * in the run's release and in the waiting fdpass_flusher_unregister()
-	 * (use after free, then a double free that aborts).
+	 * In a child: a provider freed both by the run's release and by the
+	 * waiting fdpass_flusher_unregister() would be used after free, then
+	 * freed twice, which aborts.
 	 */
 	tl_wait_child(tl_fork(child_unregister_waits, NULL));
 	assert_registry_pristine();
