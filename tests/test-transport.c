@@ -91,30 +91,10 @@ static void test_send_recv_across_fork(void **state)
 static void test_send_wire_format(void **state)
 {
 	struct tl_pair *t = tl_pair(state);
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 8)];
-	} control;
 	int got;
-	char data[8];
-	struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
-	};
-	struct cmsghdr *c;
 
 	assert_int_equal(fdpass_send(t->sv[0], t->pipe[1]), 0);
-	assert_int_equal(recvmsg(t->sv[1], &msg, MSG_CMSG_CLOEXEC), 1);
-	assert_int_equal(data[0], '\0');
-	assert_int_equal(msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC), 0);
-	c = CMSG_FIRSTHDR(&msg);
-	assert_non_null(c);
-	assert_int_equal(c->cmsg_level, SOL_SOCKET);
-	assert_int_equal(c->cmsg_type, SCM_RIGHTS);
-	assert_int_equal(c->cmsg_len, CMSG_LEN(sizeof(int)));
-	assert_null(CMSG_NXTHDR(&msg, c));
-	memcpy(&got, CMSG_DATA(c), sizeof(int));
+	got = tl_recv_httpd_message(t->sv[1]);
 	assert_true(tl_same_file(got, t->pipe[1]));
 	close(got);
 }
@@ -448,8 +428,11 @@ static void test_eagain_and_timeouts(void **state)
 	size_t n = 1;
 	char buf[4];
 
-	for (i = 0; i < 2; i++)
-		assert_int_equal(fcntl(t->sv[i], F_SETFL, fcntl(t->sv[i], F_GETFL) | O_NONBLOCK), 0);
+	for (i = 0; i < 2; i++) {
+		int fl = fcntl(t->sv[i], F_GETFL);
+
+		assert_int_equal(fcntl(t->sv[i], F_SETFL, fl | O_NONBLOCK), 0);
+	}
 
 	/* Nothing to receive. */
 	assert_int_equal(fdpass_recv(t->sv[1], &fd), -EAGAIN);
@@ -500,14 +483,9 @@ static void on_alarm(int sig)
  */
 static void arm_alarm(int ms, int told[2])
 {
-	struct sigaction sa;
-
 	tl_socketpair(SOCK_STREAM, told);
 	alarm_w = told[1];
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	sigemptyset(&sa.sa_mask);
-	assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+	tl_handle_signal(SIGALRM, on_alarm);
 	alarms = 0;
 	{
 		struct itimerval it = { .it_value = { .tv_sec = 0, .tv_usec = ms * 1000 } };

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -238,7 +239,8 @@ int tl_margin_ms(void)
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			poll(NULL, 0, 1);
 			clock_gettime(CLOCK_MONOTONIC, &t1);
-			late = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 - 1;
+			late = (t1.tv_sec - t0.tv_sec) * 1000 +
+			       (t1.tv_nsec - t0.tv_nsec) / 1000000 - 1;
 			if (late > worst)
 				worst = late;
 		}
@@ -255,6 +257,24 @@ void tl_sleep_ms(int ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+void tl_handle_signal(int sig, void (*fn)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fn;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(sig, &sa, NULL), 0);
+}
+
+void tl_check_failed(const char *file, int line, const char *what)
+{
+	const char *base = strrchr(file, '/');
+
+	fprintf(stderr, "%s:%d: check failed: %s\n", base ? base + 1 : file, line, what);
+	abort();
 }
 
 const char *tl_env(const char *name)
@@ -412,7 +432,9 @@ int tl_same_file(int a, int b)
 
 const char *tl_type_name(int type)
 {
-	return type == SOCK_STREAM ? "SOCK_STREAM" : type == SOCK_SEQPACKET ? "SOCK_SEQPACKET" : "?";
+	if (type == SOCK_STREAM)
+		return "SOCK_STREAM";
+	return type == SOCK_SEQPACKET ? "SOCK_SEQPACKET" : "?";
 }
 
 void tl_pipe(int p[2])
@@ -486,6 +508,27 @@ size_t tl_fill(int sock)
 	}
 	assert_int_equal(fcntl(sock, F_SETFL, fl), 0);
 	return total;
+}
+
+size_t tl_fill_backlog(const char *path, int *fds, size_t max)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n;
+
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	for (n = 0;; n++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+		assert_true(fd >= 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			assert_int_equal(errno, EAGAIN);
+			close(fd);
+			return n;
+		}
+		assert_true(n < max);
+		fds[n] = fd;
+	}
 }
 
 int tl_wait_fd(int fd, short events, int ms)
@@ -644,6 +687,34 @@ void tl_raw_send(int sock, const void *data, size_t len, const int *fds, size_t 
 	assert_int_equal(tl_sendmsg_fds(sock, data, len, fds, nfds, 0), (ssize_t)len);
 }
 
+int tl_recv_httpd_message(int sock)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+	} control;
+	char data[8];
+	struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+	};
+	struct cmsghdr *c;
+	int fd;
+
+	assert_int_equal(recvmsg(sock, &msg, MSG_CMSG_CLOEXEC), 1);
+	assert_int_equal(data[0], '\0');
+	assert_int_equal(msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC), 0);
+	c = CMSG_FIRSTHDR(&msg);
+	assert_non_null(c);
+	assert_int_equal(c->cmsg_level, SOL_SOCKET);
+	assert_int_equal(c->cmsg_type, SCM_RIGHTS);
+	assert_int_equal(c->cmsg_len, CMSG_LEN(sizeof(int)));
+	assert_null(CMSG_NXTHDR(&msg, c));
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
 /* ---- children ------------------------------------------------------------ */
 
 /*
@@ -764,6 +835,58 @@ int tl_get_byte(int fd, int ms)
 	char c;
 
 	return tl_read_exact(fd, &c, 1, ms);
+}
+
+/* ---- things to pass ------------------------------------------------------ */
+
+void tl_three_open(struct tl_three *t)
+{
+	int i;
+
+	tl_pipe(t->p);
+	t->tagged = tl_tagged_fd("third");
+	assert_true(t->tagged >= 0);
+	t->fds[0] = t->p[0];
+	t->fds[1] = t->p[1];
+	t->fds[2] = t->tagged;
+	for (i = 0; i < 3; i++)
+		assert_int_equal(fstat(t->fds[i], &t->st[i]), 0);
+}
+
+void tl_three_close(struct tl_three *t)
+{
+	close(t->p[0]);
+	close(t->p[1]);
+	close(t->tagged);
+}
+
+static int same_stat(int fd, const struct stat *before)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_dev == before->st_dev && st.st_ino == before->st_ino;
+}
+
+void tl_three_untouched(const struct tl_three *t)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		assert_true(same_stat(t->fds[i], &t->st[i]));
+}
+
+int tl_three_same(const struct tl_three *t, int *got, size_t n)
+{
+	int ok = n == 3;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		ok = ok && got[i] >= 0 && got[i] != t->fds[i] && same_stat(got[i], &t->st[i]);
+		if (got[i] >= 0)
+			close(got[i]);
+		got[i] = -1;
+	}
+	return ok;
 }
 
 /* ---- payloads and metadata ---------------------------------------------- */

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <cmocka.h>
 
@@ -37,7 +38,8 @@ int tl_dir_setup(void **state);
 int tl_dir_teardown(void **state);
 void tl_path_in(char *buf, size_t size, void **state, const char *name);
 const char *tl_dir_path(void **state);
-#define TL_DIR_TEST(f) cmocka_unit_test_prestate_setup_teardown(f, tl_dir_setup, tl_dir_teardown, #f)
+#define TL_DIR_TEST(f) \
+	cmocka_unit_test_prestate_setup_teardown(f, tl_dir_setup, tl_dir_teardown, #f)
 
 /*
  * A test over a connected socketpair: TL_PAIR_TEST(f, SOCK_STREAM) gives f,
@@ -113,6 +115,20 @@ int tl_margin_ms(void);
 /* Sleep ms, whatever signals come (child-safe). */
 void tl_sleep_ms(int ms);
 
+/* Handle sig with fn, without SA_RESTART: every blocking call it hits sees EINTR. */
+void tl_handle_signal(int sig, void (*fn)(int));
+
+/*
+ * Unless cond: print where and what failed, then abort (child-safe). For the
+ * fuzzers, whose failures are aborts that libFuzzer keeps the input of.
+ */
+__attribute__((noreturn)) void tl_check_failed(const char *file, int line, const char *what);
+#define TL_CHECK(cond) \
+	do { \
+		if (!(cond)) \
+			tl_check_failed(__FILE__, __LINE__, #cond); \
+	} while (0)
+
 /* Path of a helper program built next to the tests (from the environment). */
 const char *tl_env(const char *name);
 
@@ -168,6 +184,13 @@ int tl_tagged_fd(const char *tag);
 /* Write to a socket until it is full (non-blocking meanwhile); the bytes written. */
 size_t tl_fill(int sock);
 
+/*
+ * Connect to the AF_UNIX stream listener at path, without waiting, until its
+ * backlog is full: the connected sockets go into fds[] (at most max,
+ * asserted); returns how many.
+ */
+size_t tl_fill_backlog(const char *path, int *fds, size_t max);
+
 /* poll() one fd, EINTR retried: revents, 0 on timeout, -1 on error (child-safe). */
 int tl_wait_fd(int fd, short events, int ms);
 
@@ -199,6 +222,13 @@ char *tl_read_all(int fd, size_t *len, int ms);
 ssize_t tl_sendmsg_fds(int sock, const void *data, size_t len, const int *fds, size_t nfds,
 		       size_t cmsg_len);
 void tl_raw_send(int sock, const void *data, size_t len, const int *fds, size_t nfds);
+
+/*
+ * Receive one message that must be exactly httpd's: one '\0' byte and one
+ * SCM_RIGHTS control message of CMSG_LEN(sizeof(int)), nothing truncated,
+ * nothing else. Returns the fd (close-on-exec).
+ */
+int tl_recv_httpd_message(int sock);
 
 /* ---- children ------------------------------------------------------------ */
 
@@ -241,6 +271,26 @@ int tl_child_failed(const char *file, int line, const char *fmt, ...)
  */
 int tl_put_byte(int fd);
 int tl_get_byte(int fd, int ms);
+
+/* ---- things to pass ------------------------------------------------------ */
+
+/*
+ * Three fds for a message: a pipe's two ends and a pipe that says "third",
+ * with what they are (st) to compare. tl_three_untouched asserts that the
+ * caller's three are still open and the same files; tl_three_same tells
+ * whether got[0..n) are new fds for the same three files in that order, and
+ * closes them (child-safe: 1 or 0).
+ */
+struct tl_three {
+	int p[2];
+	int tagged;
+	int fds[3];
+	struct stat st[3];
+};
+void tl_three_open(struct tl_three *t);
+void tl_three_close(struct tl_three *t);
+void tl_three_untouched(const struct tl_three *t);
+int tl_three_same(const struct tl_three *t, int *got, size_t n);
 
 /* ---- payloads and metadata ---------------------------------------------- */
 

@@ -48,57 +48,11 @@ static void assert_same_inode(int fd, const struct stat *before)
 	assert_true(st.st_dev == before->st_dev && st.st_ino == before->st_ino);
 }
 
-/* Three fds for messages: a pipe's two ends and a tagged pipe. */
-struct three {
-	int p[2];
-	int tagged;
-	int fds[3];
-	struct stat st[3];
-};
-
-static void three_open(struct three *t)
-{
-	int i;
-
-	tl_pipe(t->p);
-	t->tagged = tl_tagged_fd("third");
-	assert_true(t->tagged >= 0);
-	t->fds[0] = t->p[0];
-	t->fds[1] = t->p[1];
-	t->fds[2] = t->tagged;
-	for (i = 0; i < 3; i++)
-		assert_int_equal(fstat(t->fds[i], &t->st[i]), 0);
-}
-
-/* The caller's fds are still open and still the same files. */
-static void three_untouched(const struct three *t)
-{
-	int i;
-
-	for (i = 0; i < 3; i++)
-		assert_same_inode(t->fds[i], &t->st[i]);
-}
-
 /* got[] are new fds for the same three files; they are closed. */
-static void three_received(const struct three *t, int *got, size_t n)
+static void three_received(const struct tl_three *t, int *got, size_t n)
 {
-	size_t i;
-
 	assert_int_equal(n, 3);
-	for (i = 0; i < 3; i++) {
-		assert_true(got[i] >= 0);
-		assert_true(got[i] != t->fds[i]);
-		assert_same_inode(got[i], &t->st[i]);
-		close(got[i]);
-		got[i] = -1;
-	}
-}
-
-static void three_close(struct three *t)
-{
-	close(t->p[0]);
-	close(t->p[1]);
-	close(t->tagged);
+	assert_true(tl_three_same(t, got, n));
 }
 
 static void socketpair_close(int sv[2])
@@ -210,7 +164,7 @@ static void test_send_errors(void **state)
 #define MSG_LEN 3000
 
 /* Receive MSG_LEN bytes of pattern with the three fds, and check both. */
-static void assert_three_arrive(int sock, const struct three *t)
+static void assert_three_arrive(int sock, const struct tl_three *t)
 {
 	unsigned char buf[MSG_LEN];
 	int got[4] = { -1, -1, -1, -1 };
@@ -225,13 +179,13 @@ static void assert_three_arrive(int sock, const struct three *t)
 static void test_send_fds_short_writes(void **state)
 {
 	unsigned char msg[MSG_LEN];
-	struct three t;
+	struct tl_three t;
 	int sv[2];
 
 	(void)state;
 	tl_fill_pattern(msg, sizeof(msg));
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	/* 1 byte (with the fds), EINTR, then 100 bytes a call. */
 	FI_ARM("fdpass_send_fds",
 	       FI_SHORT_NTH(FI_SENDMSG, 1, 1),
@@ -242,10 +196,10 @@ static void test_send_fds_short_writes(void **state)
 	assert_int_equal(fi_calls(FI_SENDMSG), 2 + (MSG_LEN - 1 + 99) / 100);
 	/* The fds went with the first byte only. */
 	assert_int_equal(fi_sendmsg_with_control(), 1);
-	three_untouched(&t);
+	tl_three_untouched(&t);
 	assert_three_arrive(sv[1], &t);
 	tl_assert_nothing_to_read(sv[1]);
-	three_close(&t);
+	tl_three_close(&t);
 	socketpair_close(sv);
 }
 
@@ -253,14 +207,14 @@ static void test_send_fds_eagain(void **state)
 {
 	unsigned char msg[MSG_LEN], buf[MSG_LEN];
 	int sv[2], got[4];
-	struct three t;
+	struct tl_three t;
 	size_t n;
 	int64_t t0;
 
 	(void)state;
 	tl_fill_pattern(msg, sizeof(msg));
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 
 	/* With a deadline: poll(), then again. */
 	FI_ARM("fdpass_send_fds", FI_FAIL_N(FI_SENDMSG, 1, 2, EAGAIN));
@@ -289,7 +243,7 @@ static void test_send_fds_eagain(void **state)
 	fi_disarm();
 	assert_int_equal(fi_calls(FI_POLL), 0);
 	tl_assert_nothing_to_read(sv[1]);
-	three_untouched(&t);
+	tl_three_untouched(&t);
 
 	/* EAGAIN after part went out, no waiting: the short count, as write(2). */
 	FI_ARM("fdpass_send_fds",
@@ -317,8 +271,8 @@ static void test_send_fds_eagain(void **state)
 	assert_int_equal(fdpass_send_fds(sv[0], t.fds, 3, msg, sizeof(msg), 0, 1000), -ENOMEM);
 	fi_disarm();
 	tl_assert_nothing_to_read(sv[1]);
-	three_untouched(&t);
-	three_close(&t);
+	tl_three_untouched(&t);
+	tl_three_close(&t);
 	socketpair_close(sv);
 }
 
@@ -327,13 +281,13 @@ static void test_send_fds_errors(void **state)
 	static const int errs[] = { ENOBUFS, ENOMEM, ETOOMANYREFS, EPIPE, EMSGSIZE };
 	unsigned char msg[MSG_LEN], buf[MSG_LEN];
 	int sv[2], got[4];
-	struct three t;
+	struct tl_three t;
 	size_t i, n;
 
 	(void)state;
 	tl_fill_pattern(msg, sizeof(msg));
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	for (i = 0; i < ARRAY_SIZE(errs); i++) {
 		struct fi_rule rule = FI_FAIL_NTH(FI_SENDMSG, 1, errs[i]);
 		int fds = tl_count_fds();
@@ -343,7 +297,7 @@ static void test_send_fds_errors(void **state)
 				 -errs[i]);
 		fi_disarm();
 		tl_assert_nothing_to_read(sv[1]);
-		three_untouched(&t);
+		tl_three_untouched(&t);
 		assert_int_equal(tl_count_fds(), fds);
 	}
 	/* An error after the fds and part of the data: the count that went out. */
@@ -356,7 +310,7 @@ static void test_send_fds_errors(void **state)
 	assert_int_equal(fdpass_recv_fds(sv[1], got, &n, buf, sizeof(buf),
 					 FDPASS_WAITALL | FDPASS_NONBLOCK, 0), 10);
 	three_received(&t, got, n);
-	three_close(&t);
+	tl_three_close(&t);
 	socketpair_close(sv);
 }
 
@@ -419,14 +373,14 @@ static void test_recv_ctrunc_closes(void **state)
 {
 	unsigned char msg[MSG_LEN], buf[MSG_LEN];
 	int sv[2], fd = 7, got[4] = { -1, -1, -1, -1 }, fds;
-	struct three t;
+	struct tl_three t;
 	fdpass_meta *m = tl_meta(100), *in = NULL;
 	size_t n;
 
 	(void)state;
 	tl_fill_pattern(msg, sizeof(msg));
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	fds = tl_count_fds();
 
 	assert_int_equal(fdpass_send(sv[0], t.p[1]), 0);
@@ -469,7 +423,7 @@ static void test_recv_ctrunc_closes(void **state)
 	socketpair_close(sv);
 
 	fdpass_meta_free(m);
-	three_close(&t);
+	tl_three_close(&t);
 }
 
 /* ---- fdpass_recv_fds ---------------------------------------------------- */
@@ -477,13 +431,13 @@ static void test_recv_ctrunc_closes(void **state)
 static void test_recv_fds_short_reads(void **state)
 {
 	unsigned char msg[MSG_LEN];
-	struct three t;
+	struct tl_three t;
 	int sv[2];
 
 	(void)state;
 	tl_fill_pattern(msg, sizeof(msg));
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	assert_int_equal(fdpass_send_fds(sv[0], t.fds, 3, msg, sizeof(msg), 0, -1), MSG_LEN);
 	/* 1 byte (with the fds), EINTR, then 100 bytes a call. */
 	FI_ARM("fdpass_recv_fds",
@@ -493,7 +447,7 @@ static void test_recv_fds_short_reads(void **state)
 	assert_three_arrive(sv[1], &t);
 	fi_disarm();
 	assert_int_equal(fi_calls(FI_RECVMSG), 2 + (MSG_LEN - 1 + 99) / 100);
-	three_close(&t);
+	tl_three_close(&t);
 	socketpair_close(sv);
 }
 
@@ -501,14 +455,14 @@ static void test_recv_fds_eagain(void **state)
 {
 	unsigned char msg[MSG_LEN], buf[MSG_LEN];
 	int sv[2], got[4];
-	struct three t;
+	struct tl_three t;
 	size_t n;
 	int64_t t0;
 
 	(void)state;
 	tl_fill_pattern(msg, sizeof(msg));
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 
 	/* With a deadline: poll(), then again; poll() interrupted on the way. */
 	assert_int_equal(fdpass_send_fds(sv[0], t.fds, 3, msg, sizeof(msg), 0, -1), MSG_LEN);
@@ -556,7 +510,7 @@ static void test_recv_fds_eagain(void **state)
 	three_received(&t, got, n);
 	assert_int_equal(tl_read_exact(sv[1], buf + 10, MSG_LEN - 10, 1000), 0);
 
-	three_close(&t);
+	tl_three_close(&t);
 	socketpair_close(sv);
 }
 
@@ -565,12 +519,12 @@ static void test_recv_fds_error_mid_message(void **state)
 	static const int errs[] = { ENOMEM, ECONNRESET, EIO };
 	unsigned char msg[MSG_LEN], buf[MSG_LEN];
 	int got[4] = { -1, -1, -1, -1 };
-	struct three t;
+	struct tl_three t;
 	size_t i, n;
 
 	(void)state;
 	tl_fill_pattern(msg, sizeof(msg));
-	three_open(&t);
+	tl_three_open(&t);
 	for (i = 0; i < ARRAY_SIZE(errs); i++) {
 		struct fi_rule rules[] = {
 			FI_SHORT_NTH(FI_RECVMSG, 1, 10),
@@ -591,7 +545,7 @@ static void test_recv_fds_error_mid_message(void **state)
 		assert_int_equal(tl_count_fds(), fds);
 		socketpair_close(sv);
 	}
-	three_close(&t);
+	tl_three_close(&t);
 }
 
 /* ---- fdpass_send_meta / fdpass_recv_meta -------------------------------- */
@@ -599,7 +553,7 @@ static void test_recv_fds_error_mid_message(void **state)
 #define META_DATA 5000
 
 /* One metadata message with the three fds arrives intact. */
-static void assert_meta_arrives(int sock, const struct three *t, const fdpass_meta *sent)
+static void assert_meta_arrives(int sock, const struct tl_three *t, const fdpass_meta *sent)
 {
 	int got[4] = { -1, -1, -1, -1 };
 	fdpass_meta *in = NULL;
@@ -632,13 +586,13 @@ static void test_send_meta_rest_finished(void **state)
 		{ EAGAIN, FDPASS_NONBLOCK },
 	};
 	fdpass_meta *m = tl_meta(META_DATA);
-	struct three t;
+	struct tl_three t;
 	int sv[2];
 	size_t c;
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	for (c = 0; c < ARRAY_SIZE(cuts); c++) {
 		struct fi_rule rules[2 + ARRAY_SIZE(rest)] = {
 			FI_SHORT_NTH(FI_SENDMSG, 1, 5),
@@ -651,12 +605,12 @@ static void test_send_meta_rest_finished(void **state)
 		fi_disarm();
 		assert_int_equal(fi_sendmsg_with_control(), 1);
 		assert_true(fi_calls(FI_SEND) > 10);
-		three_untouched(&t);
+		tl_three_untouched(&t);
 		assert_meta_arrives(sv[1], &t, m);
 		tl_assert_nothing_to_read(sv[1]);
 	}
 	fdpass_meta_free(m);
-	three_close(&t);
+	tl_three_close(&t);
 	socketpair_close(sv);
 }
 
@@ -668,11 +622,11 @@ static void test_send_meta_rest_fails(void **state)
 {
 	static const int errs[] = { EPIPE, ECONNRESET, ENOBUFS, EAGAIN };
 	fdpass_meta *m = tl_meta(META_DATA), *in;
-	struct three t;
+	struct tl_three t;
 	size_t i;
 
 	(void)state;
-	three_open(&t);
+	tl_three_open(&t);
 	for (i = 0; i < ARRAY_SIZE(errs); i++) {
 		struct fi_rule rules[] = {
 			FI_SHORT_NTH(FI_SENDMSG, 1, 5),
@@ -693,7 +647,7 @@ static void test_send_meta_rest_fails(void **state)
 		fi_disarm();
 		if (r != -ECONNABORTED || elapsed > 100 + tl_margin_ms()) {
 			socketpair_close(sv);
-			three_close(&t);
+			tl_three_close(&t);
 			fdpass_meta_free(m);
 			fail_msg("fdpass_send_meta, timeout 100 ms, the rest of the message failing "
 				 "with %s: %d after %lld ms (expected -ECONNABORTED within 100 ms)",
@@ -701,7 +655,7 @@ static void test_send_meta_rest_fails(void **state)
 		}
 		if (errs[i] == EAGAIN) /* the rest waited its deadline out */
 			assert_deadline_kept(elapsed, 100);
-		three_untouched(&t);
+		tl_three_untouched(&t);
 		close(sv[0]);
 		in = NULL;
 		assert_int_equal(fdpass_recv_meta(sv[1], got, &n, &in, 0, 0, 1000), -ECONNRESET);
@@ -711,7 +665,7 @@ static void test_send_meta_rest_fails(void **state)
 		assert_int_equal(tl_count_fds(), fds - 2);
 	}
 	fdpass_meta_free(m);
-	three_close(&t);
+	tl_three_close(&t);
 }
 
 static void test_send_meta_nothing_sent(void **state)
@@ -728,13 +682,13 @@ static void test_send_meta_nothing_sent(void **state)
 		{ FI_MALLOC, ENOMEM, -ENOMEM, 1000 }, /* encoding the message */
 	};
 	fdpass_meta *m = tl_meta(META_DATA);
-	struct three t;
+	struct tl_three t;
 	int sv[2];
 	size_t i;
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct fi_rule rule = FI_FAIL_NTH(cases[i].call, 1, cases[i].err);
 
@@ -744,7 +698,7 @@ static void test_send_meta_nothing_sent(void **state)
 		fi_disarm();
 		assert_int_equal(fi_hits(), 1);
 		tl_assert_nothing_to_read(sv[1]);
-		three_untouched(&t);
+		tl_three_untouched(&t);
 	}
 	/* httpd's plain message (meta NULL) goes through the same checks. */
 	FI_ARM("fdpass_send_meta", FI_FAIL_NTH(FI_SENDMSG, 1, ETOOMANYREFS));
@@ -755,19 +709,19 @@ static void test_send_meta_nothing_sent(void **state)
 	assert_int_equal(fdpass_send_meta(sv[0], t.fds, 3, m, 0, 1000), 0);
 	assert_meta_arrives(sv[1], &t, m);
 	fdpass_meta_free(m);
-	three_close(&t);
+	tl_three_close(&t);
 	socketpair_close(sv);
 }
 
 static void test_recv_meta_short_reads(void **state)
 {
 	fdpass_meta *m = tl_meta(META_DATA);
-	struct three t;
+	struct tl_three t;
 	int sv[2];
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	assert_int_equal(fdpass_send_meta(sv[0], t.fds, 3, m, 0, 1000), 0);
 	/* 7 bytes a call, every third call interrupted first. */
 	FI_ARM("fdpass_recv_meta",
@@ -777,7 +731,7 @@ static void test_recv_meta_short_reads(void **state)
 	fi_disarm();
 	assert_true(fi_calls(FI_RECVMSG) > tl_meta_wire_size(META_DATA) / 7);
 	fdpass_meta_free(m);
-	three_close(&t);
+	tl_three_close(&t);
 	socketpair_close(sv);
 }
 
@@ -785,13 +739,13 @@ static void test_recv_meta_eagain(void **state)
 {
 	fdpass_meta *m = tl_meta(META_DATA), *in = NULL;
 	int sv[2], got[4];
-	struct three t;
+	struct tl_three t;
 	size_t n;
 	int64_t t0;
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 
 	/* Before the message began, and in the middle of it: waited on. */
 	assert_int_equal(fdpass_send_meta(sv[0], t.fds, 3, m, 0, 1000), 0);
@@ -839,18 +793,18 @@ static void test_recv_meta_eagain(void **state)
 	socketpair_close(sv);
 
 	fdpass_meta_free(m);
-	three_close(&t);
+	tl_three_close(&t);
 }
 
 static void test_recv_meta_errors(void **state)
 {
 	fdpass_meta *m = tl_meta(META_DATA), *in = NULL;
 	int sv[2], got[4], fds;
-	struct three t;
+	struct tl_three t;
 	size_t n;
 
 	(void)state;
-	three_open(&t);
+	tl_three_open(&t);
 	tl_socketpair(SOCK_STREAM, sv);
 	fds = tl_count_fds();
 	assert_int_equal(fdpass_send_meta(sv[0], t.fds, 3, m, 0, 1000), 0);
@@ -892,7 +846,7 @@ static void test_recv_meta_errors(void **state)
 	socketpair_close(sv);
 
 	fdpass_meta_free(m);
-	three_close(&t);
+	tl_three_close(&t);
 }
 
 /* ---- fdpass_write_all --------------------------------------------------- */
@@ -1763,21 +1717,21 @@ static void build_meta(const char *site, const struct fi_rule *rule)
 static void send_meta(const char *site, const struct fi_rule *rule)
 {
 	fdpass_meta *m = tl_meta(1000);
-	struct three t;
+	struct tl_three t;
 	int sv[2], failed;
 
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	fi_arm(site, rule, 1);
 	OK_OR_ENOMEM(fdpass_send_meta(sv[0], t.fds, 3, m, 0, 1000));
 	fi_disarm();
-	three_untouched(&t);
+	tl_three_untouched(&t);
 	if (failed)
 		tl_assert_nothing_to_read(sv[1]);
 	else
 		assert_meta_arrives(sv[1], &t, m);
 	fdpass_meta_free(m);
-	three_close(&t);
+	tl_three_close(&t);
 	socketpair_close(sv);
 }
 
@@ -1785,11 +1739,11 @@ static void recv_meta(const char *site, const struct fi_rule *rule, int type)
 {
 	fdpass_meta *m = tl_meta(1000), *in = NULL;
 	int sv[2], got[4] = { -1, -1, -1, -1 }, fds, r;
-	struct three t;
+	struct tl_three t;
 	size_t n = 4;
 
 	tl_socketpair(type, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	assert_int_equal(fdpass_send_meta(sv[0], t.fds, 3, m, 0, 1000), 0);
 	fds = tl_count_fds();
 	fi_arm(site, rule, 1);
@@ -1807,7 +1761,7 @@ static void recv_meta(const char *site, const struct fi_rule *rule, int type)
 	}
 	fdpass_meta_free(in);
 	fdpass_meta_free(m);
-	three_close(&t);
+	tl_three_close(&t);
 	socketpair_close(sv);
 }
 

@@ -129,24 +129,10 @@ static void test_receiver_at_fd_limit(void **state)
 /* Connect without waiting until the backlog is full; the connected sockets. */
 static int *fill_backlog(const char *path, size_t max, size_t *n)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int *fds = calloc(max, sizeof(int));
 
 	assert_non_null(fds);
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	for (*n = 0;; (*n)++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-		assert_true(fd >= 0);
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			assert_int_equal(errno, EAGAIN);
-			close(fd);
-			break;
-		}
-		assert_true(*n < max);
-		fds[*n] = fd;
-	}
+	*n = tl_fill_backlog(path, fds, max);
 	return fds;
 }
 
@@ -330,8 +316,10 @@ static int hoarder(void *arg)
 		} else {
 			int fd = -1;
 
-			if (fdpass_recv(conns[i], &fd) != 1 || fdpass_write_all(fd, "ok", 2, 1000) < 0)
-				return -tl_child_failed(__FILE__, __LINE__, "serving connection %d", i);
+			if (fdpass_recv(conns[i], &fd) != 1 ||
+			    fdpass_write_all(fd, "ok", 2, 1000) < 0)
+				return -tl_child_failed(__FILE__, __LINE__, "serving connection %d",
+							i);
 			close(fd);
 			served++;
 		}

@@ -151,17 +151,6 @@ static int pinger_main(void *arg)
 	}
 }
 
-static void handle(int sig, void (*fn)(int))
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = fn;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART: every blocking call sees EINTR */
-	assert_int_equal(sigaction(sig, &sa, NULL), 0);
-}
-
 /*
  * The cost of one delivery of a signal to this process as it runs now
  * (valgrind, a sanitizer, a loaded machine): kill() to itself delivers the
@@ -175,7 +164,7 @@ static int calibrate(void **state)
 	int i, j;
 
 	(void)state;
-	handle(SIGALRM, on_calibration);
+	tl_handle_signal(SIGALRM, on_calibration);
 	for (i = 0; i < ROUNDS; i++) {
 		struct timespec t0, t1;
 
@@ -215,8 +204,8 @@ static void begin(struct run *run)
 		ack_w = ack[1];
 		alarms = 0;
 		chlds = 0;
-		handle(SIGALRM, on_alarm);
-		handle(SIGCHLD, on_chld);
+		tl_handle_signal(SIGALRM, on_alarm);
+		tl_handle_signal(SIGCHLD, on_chld);
 		assert_int_equal(timer_create(CLOCK_MONOTONIC, &ev, &storm_timer), 0);
 		run->pinger = tl_fork_peer(pinger_main, &pinger);
 		close(ack[0]);
@@ -252,22 +241,23 @@ static void end(struct run *run, int r)
 	calls++;
 }
 
-typedef void (*scenario_fn)(void **state, struct run *run);
+typedef void (*scenario_fn)(void **state, struct run *run, int how);
 
 /*
- * Run a scenario without, then with the storm; the same result and detail
- * both times. timeout > 0: the call had that deadline and must have used
- * it up, not more (both times). The storm must really have hit the call.
+ * Run a scenario (its variant how) without, then with the storm; the same
+ * result and detail both times. timeout > 0: the call had that deadline and
+ * must have used it up, not more (both times). The storm must really have
+ * hit the call.
  */
-static void both_ways(void **state, scenario_fn fn, int expect, int timeout)
+static void both_ways(void **state, scenario_fn fn, int how, int expect, int timeout)
 {
 	struct run plain, storm;
 
 	memset(&plain, 0, sizeof(plain));
 	memset(&storm, 0, sizeof(storm));
 	storm.storm = 1;
-	fn(state, &plain);
-	fn(state, &storm);
+	fn(state, &plain, how);
+	fn(state, &storm, how);
 	if (plain.r != expect)
 		fail_msg("without signals: %d (%s), expected %d", plain.r, fdpass_strerror(plain.r),
 			 expect);
@@ -412,39 +402,10 @@ static int late_frontend(void *arg)
 
 /* ---- fixtures ----------------------------------------------------------- */
 
-struct three {
-	int p[2], tagged;
-	int fds[3];
-};
-
-static void three_open(struct three *t)
-{
-	tl_pipe(t->p);
-	t->tagged = tl_tagged_fd("third");
-	assert_true(t->tagged >= 0);
-	t->fds[0] = t->p[0];
-	t->fds[1] = t->p[1];
-	t->fds[2] = t->tagged;
-}
-
-static void three_close(struct three *t)
-{
-	close(t->p[0]);
-	close(t->p[1]);
-	close(t->tagged);
-}
-
 /* Three fds arrived for the files of t: "fds ok", or what was wrong. */
-static const char *three_check(const struct three *t, int *got, size_t n)
+static const char *three_check(const struct tl_three *t, int *got, size_t n)
 {
-	size_t i;
-	int ok = n == 3;
-
-	for (i = 0; i < n; i++) {
-		ok = ok && tl_same_file(got[i], t->fds[i]);
-		close(got[i]);
-	}
-	return ok ? "fds ok" : "fds WRONG";
+	return tl_three_same(t, got, n) ? "fds ok" : "fds WRONG";
 }
 
 /* A listener whose backlog is full of our own connections. */
@@ -465,18 +426,7 @@ static void backlog_fill(void **state, struct full_backlog *f)
 	assert_true(f->lfd >= 0);
 	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(f->lfd, 1), 0);
-	for (f->n = 0;; f->n++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-		assert_true(fd >= 0);
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			assert_int_equal(errno, EAGAIN);
-			close(fd);
-			break;
-		}
-		assert_true(f->n < 16);
-		f->fillers[f->n] = fd;
-	}
+	f->n = tl_fill_backlog(f->path, f->fillers, 16);
 }
 
 /* Close the fillers; of what is queued, the one message is for client's file. */
@@ -503,13 +453,14 @@ static const char *backlog_release(struct full_backlog *f, int client)
 
 /* ---- the scenarios ------------------------------------------------------ */
 
-static void sc_recv(void **state, struct run *run)
+static void sc_recv(void **state, struct run *run, int how)
 {
 	struct peer p = { 0 };
 	int sv[2], fd = -1;
 	pid_t pid;
 
 	(void)state;
+	(void)how;
 	tl_socketpair(SOCK_STREAM, sv);
 	p.sock = sv[0];
 	p.fds[0] = tl_tagged_fd("hello");
@@ -531,24 +482,25 @@ static void sc_recv(void **state, struct run *run)
 
 static void test_recv(void **state)
 {
-	both_ways(state, sc_recv, 1, 0);
+	both_ways(state, sc_recv, 0, 1, 0);
 }
 
-static void sc_recv_fds_waitall(void **state, struct run *run)
+static void sc_recv_fds_waitall(void **state, struct run *run, int how)
 {
 	unsigned char *msg = malloc(BIG), *buf = malloc(BIG);
 	struct peer p = { 0 };
 	int sv[2], got[4];
-	struct three t;
+	struct tl_three t;
 	size_t n = 4;
 	pid_t pid;
 
 	(void)state;
+	(void)how;
 	assert_non_null(msg);
 	assert_non_null(buf);
 	tl_fill_pattern(msg, BIG);
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	memcpy(p.fds, t.fds, sizeof(t.fds));
 	p.sock = sv[0];
 	p.nfds = 3;
@@ -564,7 +516,7 @@ static void sc_recv_fds_waitall(void **state, struct run *run)
 	snprintf(run->detail, sizeof(run->detail), "%s, pattern %d, child %d",
 		 run->r == BIG ? three_check(&t, got, n) : "-", tl_is_pattern(buf, BIG),
 		 tl_child_result(pid));
-	three_close(&t);
+	tl_three_close(&t);
 	close(sv[0]);
 	close(sv[1]);
 	free(msg);
@@ -573,16 +525,17 @@ static void sc_recv_fds_waitall(void **state, struct run *run)
 
 static void test_recv_fds_waitall(void **state)
 {
-	both_ways(state, sc_recv_fds_waitall, BIG, 0);
+	both_ways(state, sc_recv_fds_waitall, 0, BIG, 0);
 }
 
-static void sc_recv_fds_timeout(void **state, struct run *run)
+static void sc_recv_fds_timeout(void **state, struct run *run, int how)
 {
 	int sv[2], got[2];
 	size_t n = 2;
 	char buf[16];
 
 	(void)state;
+	(void)how;
 	tl_socketpair(SOCK_STREAM, sv);
 	begin(run);
 	end(run, (int)fdpass_recv_fds(sv[1], got, &n, buf, sizeof(buf), 0, T));
@@ -593,7 +546,7 @@ static void sc_recv_fds_timeout(void **state, struct run *run)
 
 static void test_recv_fds_timeout(void **state)
 {
-	both_ways(state, sc_recv_fds_timeout, -ETIMEDOUT, T);
+	both_ways(state, sc_recv_fds_timeout, 0, -ETIMEDOUT, T);
 }
 
 struct writer {
@@ -616,13 +569,13 @@ static void sc_recv_meta(void **state, struct run *run, int stall)
 	unsigned char *wire = malloc(2 * BIG);
 	int sv[2], raw[2], got[2] = { -1, -1 }, fd = -1;
 	struct peer p = { 0 };
-	struct three t;
+	struct tl_three t;
 	size_t n = 2, len;
 	pid_t pid;
 
 	(void)state;
 	assert_non_null(wire);
-	three_open(&t);
+	tl_three_open(&t);
 	/* The exact bytes of the message. */
 	tl_socketpair(SOCK_STREAM, raw);
 	{
@@ -675,40 +628,31 @@ static void sc_recv_meta(void **state, struct run *run, int stall)
 	tl_child_result(pid);
 	fdpass_meta_free(in);
 	fdpass_meta_free(m);
-	three_close(&t);
+	tl_three_close(&t);
 	close(sv[0]);
 	close(sv[1]);
 	free(wire);
 }
 
-static void sc_recv_meta_slow(void **state, struct run *run)
-{
-	sc_recv_meta(state, run, 0);
-}
-
-static void sc_recv_meta_stalled(void **state, struct run *run)
-{
-	sc_recv_meta(state, run, 1);
-}
-
 static void test_recv_meta_slow(void **state)
 {
-	both_ways(state, sc_recv_meta_slow, 1, 0);
+	both_ways(state, sc_recv_meta, 0, 1, 0);
 }
 
 static void test_recv_meta_stalled(void **state)
 {
 	/* The rest of a begun message has its own deadline (timeout_ms). */
-	both_ways(state, sc_recv_meta_stalled, -ETIME, T);
+	both_ways(state, sc_recv_meta, 1, -ETIME, T);
 }
 
-static void sc_recv_meta_timeout(void **state, struct run *run)
+static void sc_recv_meta_timeout(void **state, struct run *run, int how)
 {
 	fdpass_meta *in = NULL;
 	int sv[2], got[2];
 	size_t n = 2;
 
 	(void)state;
+	(void)how;
 	tl_socketpair(SOCK_STREAM, sv);
 	begin(run);
 	end(run, fdpass_recv_meta(sv[1], got, &n, &in, 0, 0, T));
@@ -719,20 +663,21 @@ static void sc_recv_meta_timeout(void **state, struct run *run)
 
 static void test_recv_meta_timeout(void **state)
 {
-	both_ways(state, sc_recv_meta_timeout, -ETIMEDOUT, T);
+	both_ways(state, sc_recv_meta_timeout, 0, -ETIMEDOUT, T);
 }
 
 /* fdpass_send on a full blocking socket; the peer drains it after LATER. */
-static void sc_send_full(void **state, struct run *run)
+static void sc_send_full(void **state, struct run *run, int how)
 {
 	struct peer p = { 0 };
 	int sv[2];
-	struct three t;
+	struct tl_three t;
 	pid_t pid;
 
 	(void)state;
+	(void)how;
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	p.fill = tl_fill(sv[0]);
 	p.sock = sv[1];
 	p.fds[0] = t.tagged;
@@ -742,30 +687,31 @@ static void sc_send_full(void **state, struct run *run)
 	begin(run);
 	end(run, fdpass_send(sv[0], t.tagged));
 	snprintf(run->detail, sizeof(run->detail), "child %d", tl_child_result(pid));
-	three_close(&t);
+	tl_three_close(&t);
 	close(sv[0]);
 	close(sv[1]);
 }
 
 static void test_send_full(void **state)
 {
-	both_ways(state, sc_send_full, 0, 0);
+	both_ways(state, sc_send_full, 0, 0, 0);
 }
 
 /* 1 MiB with three fds, blocking, to a reader that drains it slowly. */
-static void sc_send_fds_big(void **state, struct run *run)
+static void sc_send_fds_big(void **state, struct run *run, int how)
 {
 	unsigned char *msg = malloc(BIG);
 	struct peer p = { 0 };
-	struct three t;
+	struct tl_three t;
 	int sv[2];
 	pid_t pid;
 
 	(void)state;
+	(void)how;
 	assert_non_null(msg);
 	tl_fill_pattern(msg, BIG);
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	memcpy(p.fds, t.fds, sizeof(t.fds));
 	p.sock = sv[1];
 	p.nfds = 3;
@@ -777,7 +723,7 @@ static void sc_send_fds_big(void **state, struct run *run)
 	begin(run);
 	end(run, (int)fdpass_send_fds(sv[0], t.fds, 3, msg, BIG, 0, -1));
 	snprintf(run->detail, sizeof(run->detail), "child %d", tl_child_result(pid));
-	three_close(&t);
+	tl_three_close(&t);
 	close(sv[0]);
 	close(sv[1]);
 	free(msg);
@@ -785,14 +731,15 @@ static void sc_send_fds_big(void **state, struct run *run)
 
 static void test_send_fds_big(void **state)
 {
-	both_ways(state, sc_send_fds_big, BIG, 0);
+	both_ways(state, sc_send_fds_big, 0, BIG, 0);
 }
 
-static void sc_send_fds_timeout(void **state, struct run *run)
+static void sc_send_fds_timeout(void **state, struct run *run, int how)
 {
 	int sv[2], p[2];
 
 	(void)state;
+	(void)how;
 	tl_socketpair(SOCK_STREAM, sv);
 	tl_pipe(p);
 	tl_fill(sv[0]);
@@ -808,21 +755,22 @@ static void sc_send_fds_timeout(void **state, struct run *run)
 
 static void test_send_fds_timeout(void **state)
 {
-	both_ways(state, sc_send_fds_timeout, -ETIMEDOUT, T);
+	both_ways(state, sc_send_fds_timeout, 0, -ETIMEDOUT, T);
 }
 
 /* A slow reader of a metadata message with 256 KiB of data. */
-static void sc_send_meta_big(void **state, struct run *run)
+static void sc_send_meta_big(void **state, struct run *run, int how)
 {
 	fdpass_meta *m = tl_meta(BIG / 4);
 	struct peer p = { 0 };
-	struct three t;
+	struct tl_three t;
 	int sv[2];
 	pid_t pid;
 
 	(void)state;
+	(void)how;
 	tl_socketpair(SOCK_STREAM, sv);
-	three_open(&t);
+	tl_three_open(&t);
 	p.sock = sv[1];
 	p.fds[0] = t.tagged;
 	p.nfds = 1;
@@ -833,7 +781,7 @@ static void sc_send_meta_big(void **state, struct run *run)
 	begin(run);
 	end(run, fdpass_send_meta(sv[0], &t.tagged, 1, m, 0, LONG));
 	snprintf(run->detail, sizeof(run->detail), "child %d", tl_child_result(pid));
-	three_close(&t);
+	tl_three_close(&t);
 	close(sv[0]);
 	close(sv[1]);
 	fdpass_meta_free(m);
@@ -841,13 +789,14 @@ static void sc_send_meta_big(void **state, struct run *run)
 
 static void test_send_meta_big(void **state)
 {
-	both_ways(state, sc_send_meta_big, 0, 0);
+	both_ways(state, sc_send_meta_big, 0, 0, 0);
 }
 
-static void sc_connect_timeout(void **state, struct run *run)
+static void sc_connect_timeout(void **state, struct run *run, int how)
 {
 	struct full_backlog f;
 
+	(void)how;
 	backlog_fill(state, &f);
 	begin(run);
 	end(run, fdpass_connect(f.path, 0, T));
@@ -858,7 +807,7 @@ static void sc_connect_timeout(void **state, struct run *run)
 
 static void test_connect_timeout(void **state)
 {
-	both_ways(state, sc_connect_timeout, -ETIMEDOUT, T);
+	both_ways(state, sc_connect_timeout, 0, -ETIMEDOUT, T);
 }
 
 /* The backlog frees up after LATER: connected, with and without a deadline. */
@@ -883,20 +832,10 @@ static void sc_connect_later(void **state, struct run *run, int timeout)
 		close(fd);
 }
 
-static void sc_connect_later_forever(void **state, struct run *run)
-{
-	sc_connect_later(state, run, -1);
-}
-
-static void sc_connect_later_deadline(void **state, struct run *run)
-{
-	sc_connect_later(state, run, LONG);
-}
-
 static void test_connect_later(void **state)
 {
-	both_ways(state, sc_connect_later_forever, 1, 0);
-	both_ways(state, sc_connect_later_deadline, 1, 0);
+	both_ways(state, sc_connect_later, -1, 1, 0);
+	both_ways(state, sc_connect_later, LONG, 1, 0);
 }
 
 static void sc_write_all(void **state, struct run *run, int pipe_not_socket)
@@ -930,20 +869,10 @@ static void sc_write_all(void **state, struct run *run, int pipe_not_socket)
 	free(msg);
 }
 
-static void sc_write_all_socket(void **state, struct run *run)
-{
-	sc_write_all(state, run, 0);
-}
-
-static void sc_write_all_pipe(void **state, struct run *run)
-{
-	sc_write_all(state, run, 1);
-}
-
 static void test_write_all(void **state)
 {
-	both_ways(state, sc_write_all_socket, 0, 0);
-	both_ways(state, sc_write_all_pipe, 0, 0);
+	both_ways(state, sc_write_all, 0, 0, 0);
+	both_ways(state, sc_write_all, 1, 0, 0);
 }
 
 static void sc_write_all_timeout(void **state, struct run *run, int pipe_not_socket)
@@ -966,20 +895,10 @@ static void sc_write_all_timeout(void **state, struct run *run, int pipe_not_soc
 	free(msg);
 }
 
-static void sc_write_all_timeout_socket(void **state, struct run *run)
-{
-	sc_write_all_timeout(state, run, 0);
-}
-
-static void sc_write_all_timeout_pipe(void **state, struct run *run)
-{
-	sc_write_all_timeout(state, run, 1);
-}
-
 static void test_write_all_timeout(void **state)
 {
-	both_ways(state, sc_write_all_timeout_socket, -ETIMEDOUT, T);
-	both_ways(state, sc_write_all_timeout_pipe, -ETIMEDOUT, T);
+	both_ways(state, sc_write_all_timeout, 0, -ETIMEDOUT, T);
+	both_ways(state, sc_write_all_timeout, 1, -ETIMEDOUT, T);
 }
 
 static void sc_backend_recv(void **state, struct run *run, int frontend)
@@ -1007,20 +926,10 @@ static void sc_backend_recv(void **state, struct run *run, int frontend)
 	fdpass_backend_free(b);
 }
 
-static void sc_backend_recv_idle(void **state, struct run *run)
-{
-	sc_backend_recv(state, run, 0);
-}
-
-static void sc_backend_recv_frontend(void **state, struct run *run)
-{
-	sc_backend_recv(state, run, 1);
-}
-
 static void test_backend_recv(void **state)
 {
-	both_ways(state, sc_backend_recv_idle, -ETIMEDOUT, T);
-	both_ways(state, sc_backend_recv_frontend, 1, 0);
+	both_ways(state, sc_backend_recv, 0, -ETIMEDOUT, T);
+	both_ways(state, sc_backend_recv, 1, 1, 0);
 }
 
 static void sc_handoff(void **state, struct run *run, int later)
@@ -1048,20 +957,10 @@ static void sc_handoff(void **state, struct run *run, int later)
 	close(sv[1]);
 }
 
-static void sc_handoff_full(void **state, struct run *run)
-{
-	sc_handoff(state, run, 0);
-}
-
-static void sc_handoff_later(void **state, struct run *run)
-{
-	sc_handoff(state, run, 1);
-}
-
 static void test_handoff(void **state)
 {
-	both_ways(state, sc_handoff_full, -ETIMEDOUT, T);
-	both_ways(state, sc_handoff_later, 0, 0);
+	both_ways(state, sc_handoff, 0, -ETIMEDOUT, T);
+	both_ways(state, sc_handoff, 1, 0, 0);
 }
 
 int main(void)

@@ -91,14 +91,13 @@ static void restore_limit(void)
 	}
 }
 
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			restore_limit();                                             \
-			fprintf(stderr, "fuzz-recv-fds: check failed: %s (line %d)\n", \
-				#cond, __LINE__);                                    \
-			abort();                                                     \
-		}                                                                    \
+/* The lowered limit first: what libFuzzer does after an abort needs fds. */
+#define CHECK(cond) \
+	do { \
+		if (!(cond)) { \
+			restore_limit(); \
+			tl_check_failed(__FILE__, __LINE__, #cond); \
+		} \
 	} while (0)
 
 /* The kinds of fd, opened once; pool[SELF] stays -1 (it is per input). */

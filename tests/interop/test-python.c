@@ -692,8 +692,8 @@ static int exfull_child(void *arg)
 	} else {
 		r = (int)fdpass_recv_fds(a->sock, fds, &nfds, buf, sizeof(buf), 0, -1);
 		if (r != -EXFULL || nfds != 0)
-			TL_CHILD_FAIL("fdpass_recv_fds at the fd limit: %d (%zu fds), not -EXFULL", r,
-				      nfds);
+			TL_CHILD_FAIL("fdpass_recv_fds at the fd limit: %d (%zu fds), "
+				      "not -EXFULL", r, nfds);
 	}
 	return 0;
 }
