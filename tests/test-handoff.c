@@ -38,61 +38,6 @@ static void abstract_name(char *buf, size_t size, const char *what)
 	snprintf(buf, size, "@fdpass-test-ho-%ld-%s", (long)getpid(), what);
 }
 
-/* ---- helpers safe in children (no cmocka) ------------------------------ */
-
-static int is_open(int fd)
-{
-	return fcntl(fd, F_GETFD) >= 0 || errno != EBADF;
-}
-
-/* poll one fd: its revents, 0 on timeout, -1 on error. */
-static int wait_fd(int fd, short events, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	int r;
-
-	do
-		r = poll(&p, 1, ms);
-	while (r < 0 && errno == EINTR);
-	return r > 0 ? p.revents : r;
-}
-
-static int put_byte(int fd)
-{
-	char c = 'x';
-
-	return write(fd, &c, 1) == 1 ? 0 : -1;
-}
-
-static int get_byte(int fd, int ms)
-{
-	char c;
-
-	if (wait_fd(fd, POLLIN, ms) <= 0)
-		return -1;
-	return read(fd, &c, 1) == 1 ? 0 : -1;
-}
-
-static int read_exact(int fd, void *buf, size_t len, int ms)
-{
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n;
-
-		if (wait_fd(fd, POLLIN, ms) <= 0)
-			return -1;
-		n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* ---- helpers for the test process -------------------------------------- */
 
 /* fd is a pipe's read end that yields exactly tag, then EOF. */
@@ -108,7 +53,7 @@ static void assert_fd_carries(int fd, const char *tag)
 /* Nothing is waiting to be read on fd, and the peer has not hung up. */
 static void assert_nothing_to_read(int fd)
 {
-	assert_int_equal(wait_fd(fd, POLLIN | POLLRDHUP, 0), 0);
+	assert_int_equal(tl_wait_fd(fd, POLLIN | POLLRDHUP, 0), 0);
 }
 
 /* Read 1 byte: the peer must have closed the connection (EOF or reset). */
@@ -117,7 +62,7 @@ static void assert_closed_by_peer(int fd)
 	char c;
 	ssize_t n;
 
-	assert_true(wait_fd(fd, POLLIN, 2000) > 0);
+	assert_true(tl_wait_fd(fd, POLLIN, 2000) > 0);
 	n = read(fd, &c, 1);
 	if (n != 0 && !(n < 0 && errno == ECONNRESET))
 		fail_msg("expected the peer to close the connection, read gave %zd (%s)", n,
@@ -129,7 +74,7 @@ static void assert_ends_without_fd(int conn)
 {
 	int fd = 7;
 
-	assert_true(wait_fd(conn, POLLIN, 2000) > 0);
+	assert_true(tl_wait_fd(conn, POLLIN, 2000) > 0);
 	assert_int_equal(fdpass_recv(conn, &fd), 0);
 	assert_int_equal(fd, -1);
 }
@@ -157,7 +102,7 @@ static void assert_caller_can_answer(int front, int client)
 {
 	char buf[512];
 
-	assert_true(is_open(front));
+	assert_true(tl_is_open(front));
 	assert_nothing_to_read(client);
 	assert_int_equal(fdpass_write_all(front, bad_gateway, strlen(bad_gateway), 2000), 0);
 	close(front);
@@ -233,7 +178,7 @@ static int backend_child(void *arg)
 		fprintf(stderr, "backend child: new %s: %s\n", job->path, fdpass_strerror(r));
 		return 10;
 	}
-	if (put_byte(job->ready_w) < 0)
+	if (tl_put_byte(job->ready_w) < 0)
 		return 11;
 	r = fdpass_backend_recv(b, &cfd, 5000);
 	if (r != 1) {
@@ -243,10 +188,10 @@ static int backend_child(void *arg)
 	if (!tl_is_cloexec(cfd))
 		return 13;
 	/* The front-end has closed its copy of the client's socket by now. */
-	if (get_byte(job->go_r, 5000) < 0)
+	if (tl_get_byte(job->go_r, 5000) < 0)
 		return 14;
 	/* The client's connection is alive in both directions. */
-	if (read_exact(cfd, buf, sizeof(buf), 5000) < 0 || memcmp(buf, ping, sizeof(buf)))
+	if (tl_read_exact(cfd, buf, sizeof(buf), 5000) < 0 || memcmp(buf, ping, sizeof(buf)))
 		return 15;
 	if (fdpass_write_all(cfd, job->body, strlen(job->body), 5000) < 0)
 		return 16;
@@ -288,24 +233,24 @@ static size_t handoff_end_to_end(const char *listen_path, const char *target,
 	pid = tl_fork(backend_child, &job);
 	close(ready[1]);
 	close(go[0]);
-	assert_int_equal(get_byte(ready[0], 5000), 0);
+	assert_int_equal(tl_get_byte(ready[0], 5000), 0);
 
 	tl_tcp_pair(&client, &front);
 	assert_int_equal(write(client, request, sizeof(request) - 1),
 			 (ssize_t)sizeof(request) - 1);
-	assert_int_equal(read_exact(front, buf, sizeof(request) - 1, 2000), 0);
+	assert_int_equal(tl_read_exact(front, buf, sizeof(request) - 1, 2000), 0);
 	flags = fcntl(front, F_GETFL);
 
 	assert_int_equal(fdpass_handoff(target, front, flusher, resp, 2000), 0);
 	/* Still the caller's, open, and in the mode it was. */
-	assert_true(is_open(front));
+	assert_true(tl_is_open(front));
 	assert_int_equal(fcntl(front, F_GETFL), flags);
 	close(front);
 
 	/* The client's connection outlives the front-end's copy. */
-	assert_int_equal(wait_fd(client, POLLRDHUP, 0), 0);
+	assert_int_equal(tl_wait_fd(client, POLLRDHUP, 0), 0);
 	assert_int_equal(write(client, ping, sizeof(ping) - 1), (ssize_t)sizeof(ping) - 1);
-	assert_int_equal(put_byte(go[1]), 0);
+	assert_int_equal(tl_put_byte(go[1]), 0);
 	n = tl_read_to_eof(client, out, size, 5000);
 	close(client);
 	close(go[1]);
@@ -585,17 +530,7 @@ static void test_handoff_custom_flusher(void **state)
 /* What goes to the backend is httpd's message, byte for byte, then the end. */
 static void test_handoff_wire_format(void **state)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 8) + 64];
-	} control;
 	char path[300], data[16], out[64];
-	struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
-	};
-	struct cmsghdr *c;
 	int client, front, lfd, conn, got = -1;
 
 	tl_path_in(path, sizeof(path), state, "raw.sock");
@@ -606,19 +541,10 @@ static void test_handoff_wire_format(void **state)
 	conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(conn >= 0);
 	/* The whole stream at once: one byte, one fd, and nothing after. */
-	assert_int_equal(recvmsg(conn, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL), 1);
-	assert_int_equal(data[0], '\0');
-	assert_int_equal(msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC), 0);
-	c = CMSG_FIRSTHDR(&msg);
-	assert_non_null(c);
-	assert_int_equal(c->cmsg_level, SOL_SOCKET);
-	assert_int_equal(c->cmsg_type, SCM_RIGHTS);
-	assert_int_equal(c->cmsg_len, CMSG_LEN(sizeof(int)));
-	assert_null(CMSG_NXTHDR(&msg, c));
-	memcpy(&got, CMSG_DATA(c), sizeof(int));
+	got = tl_recv_httpd_message(conn, MSG_WAITALL);
 	assert_true(tl_same_file(got, front));
 	/* Closed after it. */
-	assert_true(wait_fd(conn, POLLIN, 2000) > 0);
+	assert_true(tl_wait_fd(conn, POLLIN, 2000) > 0);
 	assert_int_equal(read(conn, data, sizeof(data)), 0);
 	close(conn);
 	close(lfd);
@@ -811,7 +737,7 @@ static int failing_flusher(int client_fd, const fdpass_response *resp, void *con
 
 	(void)resp;
 	f->calls++;
-	f->connected_before = wait_fd(f->lfd, POLLIN, 0) > 0;
+	f->connected_before = tl_wait_fd(f->lfd, POLLIN, 0) > 0;
 	/* Part of a head goes out (or not), then the flusher fails. */
 	(void)fdpass_write_all(client_fd, "HTTP/1.1 200 OK\r\n", 17, 1000);
 	return -EIO;
@@ -839,7 +765,7 @@ static void test_handoff_flusher_fails(void **state)
 	assert_ends_without_fd(conn);
 	close(conn);
 	/* The client socket is still the caller's; the client saw the part. */
-	assert_true(is_open(front));
+	assert_true(tl_is_open(front));
 	close(front);
 	tl_read_to_eof(client, out, sizeof(out), 2000);
 	assert_string_equal(out, "HTTP/1.1 200 OK\r\n");
@@ -884,12 +810,12 @@ static int accept_and_wait_child(void *arg)
 
 	if (lfd < 0)
 		return 10;
-	if (put_byte(job->ready_w) < 0)
+	if (tl_put_byte(job->ready_w) < 0)
 		return 11;
 	conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (conn < 0)
 		return 12;
-	if (put_byte(job->accepted_w) < 0)
+	if (tl_put_byte(job->accepted_w) < 0)
 		return 13;
 	for (;;)
 		pause();
@@ -911,7 +837,7 @@ static int kill_backend_flusher(int client_fd, const fdpass_response *resp, void
 	if (r < 0)
 		return r;
 	k->flushed = 1;
-	if (get_byte(k->accepted_r, 5000) < 0)
+	if (tl_get_byte(k->accepted_r, 5000) < 0)
 		return -EIO;
 	kill(k->pid, SIGKILL);
 	while (waitpid(k->pid, &k->status, 0) < 0 && errno == EINTR)
@@ -936,7 +862,7 @@ static void test_handoff_backend_dies_before_send(void **state)
 	k.accepted_r = accepted[0];
 	close(ready[1]);
 	close(accepted[1]);
-	assert_int_equal(get_byte(ready[0], 5000), 0);
+	assert_int_equal(tl_get_byte(ready[0], 5000), 0);
 	assert_int_equal(fdpass_flusher_register("test-kill-backend", kill_backend_flusher, &k),
 			 0);
 
@@ -945,7 +871,7 @@ static void test_handoff_backend_dies_before_send(void **state)
 			 -ECONNABORTED);
 	assert_true(k.flushed);
 	assert_true(WIFSIGNALED(k.status) && WTERMSIG(k.status) == SIGKILL);
-	assert_true(is_open(front));
+	assert_true(tl_is_open(front));
 	close(front);
 	/* The client got the head, then the end: it must not wait for a body. */
 	tl_read_to_eof(client, out, sizeof(out), 2000);
@@ -971,7 +897,7 @@ static void test_handoff_client_reset(void **state)
 	tl_tcp_pair(&client, &front);
 	assert_int_equal(setsockopt(client, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	close(client); /* RST */
-	assert_true(wait_fd(front, POLLIN, 2000) > 0);
+	assert_true(tl_wait_fd(front, POLLIN, 2000) > 0);
 	/* Take the pending ECONNRESET, so that the flush's write meets EPIPE. */
 	assert_int_equal(getsockopt(front, SOL_SOCKET, SO_ERROR, &err, &len), 0);
 	assert_int_equal(err, ECONNRESET);
@@ -1187,7 +1113,7 @@ static void test_backend_adopt(void **state)
 	close(sock);
 	assert_recv_nothing(b);
 	fdpass_backend_free(b); /* the listener was the backend's */
-	assert_false(is_open(lfd));
+	assert_false(tl_is_open(lfd));
 	sock = fdpass_connect(path, 0, 1000);
 	assert_true(sock == -ECONNREFUSED || sock == -ENOENT); /* nobody listens */
 
@@ -1195,7 +1121,7 @@ static void test_backend_adopt(void **state)
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(lfd >= 0);
 	assert_int_equal(fdpass_backend_adopt(NULL, lfd), -EINVAL);
-	assert_false(is_open(lfd));
+	assert_false(tl_is_open(lfd));
 	b = NULL;
 	assert_int_equal(fdpass_backend_adopt(&b, -1), -EINVAL);
 	assert_null(b);
@@ -1213,7 +1139,7 @@ static int frontend_after_go_child(void *arg)
 	struct fe_job *job = arg;
 	int sock, fd;
 
-	if (get_byte(job->go_r, 5000) < 0)
+	if (tl_get_byte(job->go_r, 5000) < 0)
 		return 10;
 	sock = fdpass_connect(job->path, 0, 5000);
 	if (sock < 0)
@@ -1222,7 +1148,7 @@ static int frontend_after_go_child(void *arg)
 	if (fd < 0 || fdpass_send(sock, fd) != 0)
 		return 12;
 	close(fd);
-	if (put_byte(job->done_w) < 0)
+	if (tl_put_byte(job->done_w) < 0)
 		return 13;
 	close(sock);
 	return 0;
@@ -1247,21 +1173,21 @@ static void test_backend_fd_pollable(void **state)
 
 	/* Nothing there: poll times out. */
 	t0 = tl_now_ms();
-	assert_int_equal(wait_fd(efd, POLLIN, 50), 0);
+	assert_int_equal(tl_wait_fd(efd, POLLIN, 50), 0);
 	assert_true(tl_now_ms() - t0 >= 45);
 
-	assert_int_equal(put_byte(go[1]), 0);
-	assert_int_equal(get_byte(done[0], 5000), 0);
-	assert_true(wait_fd(efd, POLLIN, 1000) & POLLIN);
+	assert_int_equal(tl_put_byte(go[1]), 0);
+	assert_int_equal(tl_get_byte(done[0], 5000), 0);
+	assert_true(tl_wait_fd(efd, POLLIN, 1000) & POLLIN);
 	assert_int_equal(fdpass_backend_recv(b, &fd, 0), 1);
 	assert_fd_carries(fd, "polled");
 	close(fd);
 	tl_wait_child(pid);
 
 	/* The front-end's end is still to be handled; then all is quiet. */
-	assert_true(wait_fd(efd, POLLIN, 1000) & POLLIN);
+	assert_true(tl_wait_fd(efd, POLLIN, 1000) & POLLIN);
 	assert_recv_nothing(b);
-	assert_int_equal(wait_fd(efd, POLLIN, 0), 0);
+	assert_int_equal(tl_wait_fd(efd, POLLIN, 0), 0);
 
 	fdpass_backend_free(b);
 	close(go[0]);
@@ -1307,7 +1233,7 @@ static int late_frontend_child(void *arg)
 	sock = fdpass_connect(job->path, 0, 5000);
 	if (sock < 0)
 		return 10;
-	if (get_byte(job->go_r, 10000) < 0)
+	if (tl_get_byte(job->go_r, 10000) < 0)
 		return 11;
 	fd = tl_tagged_fd("late");
 	if (fd < 0 || fdpass_send(sock, fd) != 0)
@@ -1342,7 +1268,7 @@ static void test_backend_recv_deadline_across_events(void **state)
 	pid = tl_fork(late_frontend_child, &job);
 	r = fdpass_backend_recv(b, &fd, timeout);
 	elapsed = tl_now_ms() - t0;
-	assert_int_equal(put_byte(go[1]), 0); /* the child ends whatever comes */
+	assert_int_equal(tl_put_byte(go[1]), 0); /* the child ends whatever comes */
 	assert_int_equal(r, -ETIMEDOUT);
 	assert_int_equal(fd, -1);
 	if (elapsed < timeout - 2 || elapsed > timeout + tl_margin_ms())
@@ -1375,10 +1301,10 @@ static int many_frontend_child(void *arg)
 
 	if (sock < 0)
 		return 10;
-	if (put_byte(job->connected_w) < 0)
+	if (tl_put_byte(job->connected_w) < 0)
 		return 11;
 	/* Nobody sends before everybody is connected. */
-	if (get_byte(job->go_r, 5000) < 0)
+	if (tl_get_byte(job->go_r, 5000) < 0)
 		return 12;
 	for (i = 0; i < FDS_EACH; i++) {
 		char tag[32];
@@ -1416,9 +1342,9 @@ static void test_backend_many_frontends(void **state)
 		pids[i] = tl_fork(many_frontend_child, &jobs[i]);
 	}
 	for (i = 0; i < N_FRONTENDS; i++)
-		assert_int_equal(get_byte(connected[0], 5000), 0);
+		assert_int_equal(tl_get_byte(connected[0], 5000), 0);
 	for (i = 0; i < N_FRONTENDS; i++)
-		assert_int_equal(put_byte(go[1]), 0);
+		assert_int_equal(tl_put_byte(go[1]), 0);
 
 	while (got < N_FRONTENDS * FDS_EACH) {
 		char buf[64];
@@ -1619,7 +1545,7 @@ static void test_backend_silent_frontend(void **state)
 	close(sock);
 	assert_recv_nothing(b);
 	assert_int_equal(tl_count_fds(), base);
-	assert_int_equal(wait_fd(fdpass_backend_fd(b), POLLIN, 0), 0);
+	assert_int_equal(tl_wait_fd(fdpass_backend_fd(b), POLLIN, 0), 0);
 
 	/* The backend is unharmed. */
 	sock = send_tagged(path, "after the silent ones");
@@ -1712,17 +1638,17 @@ static int nobody_frontend_child(void *arg)
 	if (fd < 0 || fdpass_send(sock, fd) != 0)
 		return 13;
 	close(fd);
-	if (put_byte(job->sent_w) < 0)
+	if (tl_put_byte(job->sent_w) < 0)
 		return 17;
 	if (job->refused) {
 		ssize_t n;
 
-		if (wait_fd(sock, POLLIN, 5000) <= 0)
+		if (tl_wait_fd(sock, POLLIN, 5000) <= 0)
 			return 14;
 		n = read(sock, &c, 1);
 		if (!(n == 0 || (n < 0 && errno == ECONNRESET)))
 			return 15;
-	} else if (get_byte(job->go_r, 5000) < 0) {
+	} else if (tl_get_byte(job->go_r, 5000) < 0) {
 		return 16;
 	}
 	close(sock);
@@ -1751,7 +1677,7 @@ static void test_backend_allow_uid_other_user(void **state)
 	assert_int_equal(fdpass_backend_allow_uid(b, 0), 0);
 	job = (struct nobody_job){ .path = path, .refused = 1, .sent_w = sent[1], .go_r = go[0] };
 	pid = tl_fork(nobody_frontend_child, &job);
-	assert_int_equal(get_byte(sent[0], 5000), 0);
+	assert_int_equal(tl_get_byte(sent[0], 5000), 0);
 	assert_int_equal(fdpass_backend_recv(b, &fd, 5000), -EPERM);
 	assert_int_equal(fd, -1);
 	tl_wait_child(pid);
@@ -1763,9 +1689,9 @@ static void test_backend_allow_uid_other_user(void **state)
 	assert_int_equal(fdpass_backend_allow_uid(b, 65534), 0);
 	job = (struct nobody_job){ .path = path2, .refused = 0, .sent_w = sent[1], .go_r = go[0] };
 	pid = tl_fork(nobody_frontend_child, &job);
-	assert_int_equal(get_byte(sent[0], 5000), 0);
+	assert_int_equal(tl_get_byte(sent[0], 5000), 0);
 	assert_recv_tag(b, "from nobody", 5000);
-	assert_int_equal(put_byte(go[1]), 0);
+	assert_int_equal(tl_put_byte(go[1]), 0);
 	tl_wait_child(pid);
 	fdpass_backend_free(b);
 	close(go[0]);
@@ -1834,7 +1760,7 @@ static void test_backend_httpd_bytes(void **state)
 /* Holds copies of every fd of the test until told to go. */
 static int holder_child(void *arg)
 {
-	return get_byte(*(int *)arg, 10000) < 0 ? 10 : 0;
+	return tl_get_byte(*(int *)arg, 10000) < 0 ? 10 : 0;
 }
 
 /*
@@ -1867,7 +1793,7 @@ static void test_backend_drop_shared_connection(void **state)
 	close(fe1);
 
 	/* Not in the epoll set any more: nothing to report. */
-	assert_int_equal(wait_fd(efd, POLLIN, 0), 0);
+	assert_int_equal(tl_wait_fd(efd, POLLIN, 0), 0);
 	t0 = tl_now_ms();
 	assert_int_equal(fdpass_backend_recv(b, &fd, 200), -ETIMEDOUT);
 	assert_deadline_kept(tl_now_ms() - t0, 200);
@@ -1876,9 +1802,9 @@ static void test_backend_drop_shared_connection(void **state)
 	assert_recv_tag(b, "next connection", 1000);
 	close(fe2);
 	assert_recv_nothing(b);
-	assert_int_equal(wait_fd(efd, POLLIN, 0), 0);
+	assert_int_equal(tl_wait_fd(efd, POLLIN, 0), 0);
 
-	assert_int_equal(put_byte(go[1]), 0);
+	assert_int_equal(tl_put_byte(go[1]), 0);
 	tl_wait_child(pid);
 	fdpass_backend_free(b);
 	close(go[0]);

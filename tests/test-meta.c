@@ -804,7 +804,7 @@ static void test_send_meta_null_is_httpd(void **state)
 
 	assert_int_equal(fdpass_send_meta(t->sv[0], &t->pipe[1], 1, NULL, 0, 1000), 0);
 	tl_pair_close(t, 0); /* nothing else follows */
-	got = tl_recv_httpd_message(t->sv[1]);
+	got = tl_recv_httpd_message(t->sv[1], 0);
 	assert_true(tl_same_file(got, t->pipe[1]));
 	close(got);
 	assert_int_equal(recv(t->sv[1], data, sizeof(data), 0), 0);

@@ -94,7 +94,7 @@ static void test_send_wire_format(void **state)
 	int got;
 
 	assert_int_equal(fdpass_send(t->sv[0], t->pipe[1]), 0);
-	got = tl_recv_httpd_message(t->sv[1]);
+	got = tl_recv_httpd_message(t->sv[1], 0);
 	assert_true(tl_same_file(got, t->pipe[1]));
 	close(got);
 }

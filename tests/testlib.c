@@ -687,7 +687,7 @@ void tl_raw_send(int sock, const void *data, size_t len, const int *fds, size_t 
 	assert_int_equal(tl_sendmsg_fds(sock, data, len, fds, nfds, 0), (ssize_t)len);
 }
 
-int tl_recv_httpd_message(int sock)
+int tl_recv_httpd_message(int sock, int flags)
 {
 	union {
 		struct cmsghdr align;
@@ -702,7 +702,7 @@ int tl_recv_httpd_message(int sock)
 	struct cmsghdr *c;
 	int fd;
 
-	assert_int_equal(recvmsg(sock, &msg, MSG_CMSG_CLOEXEC), 1);
+	assert_int_equal(recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags), 1);
 	assert_int_equal(data[0], '\0');
 	assert_int_equal(msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC), 0);
 	c = CMSG_FIRSTHDR(&msg);

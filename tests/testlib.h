@@ -224,11 +224,12 @@ ssize_t tl_sendmsg_fds(int sock, const void *data, size_t len, const int *fds, s
 void tl_raw_send(int sock, const void *data, size_t len, const int *fds, size_t nfds);
 
 /*
- * Receive one message that must be exactly httpd's: one '\0' byte and one
- * SCM_RIGHTS control message of CMSG_LEN(sizeof(int)), nothing truncated,
- * nothing else. Returns the fd (close-on-exec).
+ * Receive (recvmsg with flags, such as MSG_WAITALL) one message that must be
+ * exactly httpd's: one '\0' byte and one SCM_RIGHTS control message of
+ * CMSG_LEN(sizeof(int)), nothing truncated, nothing else. Returns the fd
+ * (close-on-exec).
  */
-int tl_recv_httpd_message(int sock);
+int tl_recv_httpd_message(int sock, int flags);
 
 /* ---- children ------------------------------------------------------------ */
 
