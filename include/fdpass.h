@@ -18,6 +18,18 @@
  *    says (forever on a blocking socket), 0 never waits, and a positive value
  *    waits at most that long, then fails with -ETIMEDOUT. The call is always
  *    tried first; poll() is used only after it would have blocked.
+ *  - One rule for timeout 0 (and for a non-blocking socket with -1): what
+ *    can be done at once is done, and a call that would have had to wait
+ *    fails with -EAGAIN (or, for a call that returns a count, returns what
+ *    it did). -ETIMEDOUT always means that a positive deadline passed. Two
+ *    calls of libfdpass 1.1 keep their released behaviour and say
+ *    -ETIMEDOUT for timeout 0 as well: fdpass_write_all() and
+ *    fdpass_handoff()/fdpass_handoff_meta(). Their 1.2 successors,
+ *    fdpass_write_all2() and fdpass_handoff2(), follow the rule.
+ *  - A provider or flusher name that is not registered is -ENOENT from the
+ *    registry's own calls (fdpass_flusher_run(), _lookup(), _unregister(),
+ *    _pin()), and -ESRCH from the hand-off calls, where -ENOENT already
+ *    means "no socket file at the backend's path".
  *
  * The full description of each call is in its man page, fdpass_send(3) and
  * so on; this header keeps the part that must be read before using it.
@@ -46,9 +58,18 @@ extern "C" {
 #define FDPASS_MAX_FDS 253
 
 /*
- * Flags for fdpass_send_fds(), fdpass_recv_fds(), fdpass_connect() and
- * fdpass_listen(). Each call documents which ones it takes; any other bit
- * makes it fail with -EINVAL.
+ * Flags for fdpass_send_fds(), fdpass_recv_fds(), fdpass_connect(),
+ * fdpass_listen() and the calls built on them. Each call documents which
+ * ones it takes; any other bit makes it fail with -EINVAL.
+ *
+ * FDPASS_NONBLOCK has two meanings, by the kind of call:
+ *  - for a call that sends or receives (fdpass_send_fds(), fdpass_recv_fds(),
+ *    fdpass_send_meta(), fdpass_recv_meta()): do not wait in this call,
+ *    whatever timeout_ms and the socket's own mode say (as timeout 0);
+ *    the socket is not changed;
+ *  - for a call that makes a socket (fdpass_connect(), fdpass_listen(),
+ *    fdpass_backend_new()): the new socket is made non-blocking (O_NONBLOCK)
+ *    and stays so; how long the call itself waits is timeout_ms's business.
  */
 #define FDPASS_NONBLOCK  0x01 /* do not wait, or: make the new socket non-blocking */
 #define FDPASS_WAITALL   0x02 /* fdpass_recv_fds: read until the buffer is full */
@@ -99,6 +120,7 @@ FDPASS_PUBLIC int fdpass_send(int sock, int fd);
  *   -EMSGSIZE      a packet (SOCK_SEQPACKET) held more than one byte;
  *   -EAGAIN        non-blocking socket and no message waiting;
  *   -EINVAL        fd is NULL;
+ *   -ECONNRESET    the peer closed its end with data of ours unread;
  * or whatever recvmsg(2) reports. In every error case the fds that did
  * arrive have been closed.
  */
@@ -122,8 +144,9 @@ FDPASS_PUBLIC int fdpass_recv(int sock, int *fd);
  *   -EBADF         an fd in fds is negative or not open;
  *   -EAGAIN        would block and waiting is not allowed;
  *   -ETIMEDOUT     the deadline passed before anything was sent;
- *   -EPIPE         the peer is gone; -EMSGSIZE (datagram too large), or
- *                  whatever sendmsg(2) reports.
+ *   -EPIPE         the peer is gone; -EMSGSIZE (datagram too large);
+ *   -ETOOMANYREFS  too many fds in flight (the kernel's limit);
+ * or whatever sendmsg(2) reports.
  */
 FDPASS_PUBLIC ssize_t fdpass_send_fds(int sock, const int *fds, size_t nfds,
                                       const void *data, size_t len,
@@ -184,19 +207,33 @@ FDPASS_PUBLIC int fdpass_connect(const char *path, int flags, int timeout_ms);
 
 /*
  * fdpass_listen - create an AF_UNIX socket listening at path ('@' as for
- * fdpass_connect()). A stale socket file left by a listener that is gone is
- * replaced; a live listener is never taken over; a file that is not a
- * socket is never removed. If mode is not -1 the socket file gets that mode
- * (for example 0660) before anyone can connect to it.
+ * fdpass_connect()). A stale socket file, to which no socket is bound any
+ * more, is replaced; a socket file in use is never taken over; a file that
+ * is not a socket is never removed. If mode is not -1 the socket file gets
+ * that mode (for example 0660) before anyone can connect to it.
+ *
+ * The socket is bound in a private directory made for the call in path's
+ * directory, given its mode and made to listen there, and only then moved
+ * to path by a rename that never replaces anything: whatever other users
+ * who may write the directory do meanwhile, the mode goes to this socket
+ * file only, and path appears only once it is ready. The address the
+ * socket was bound with (getsockname(2), /proc/net/unix) is therefore not
+ * path. See fdpass_listen(3) for what a shared directory may hold.
  *
  * flags: FDPASS_SEQPACKET, FDPASS_NONBLOCK (non-blocking listening socket).
  *
+ * It does not wait, except, when it replaces a stale file, for up to 1 s
+ * while another caller removes a file in the same directory.
+ *
  * Returns the listening socket (close-on-exec), or a negative errno:
- *   -EADDRINUSE    a live listener is there already;
+ *   -EADDRINUSE    a socket file in use is there already (or the directory
+ *                  kept changing while the call worked);
  *   -EEXIST        path exists and is not a socket;
- *   -ENAMETOOLONG  path does not fit in sun_path;
+ *   -ENAMETOOLONG  path does not fit in sun_path (or, without /proc, the
+ *                  private directory's path does not);
  *   -EINVAL        path is NULL or empty, bad mode or bad flags;
- * or whatever socket(2), bind(2), chmod(2) or listen(2) reports.
+ * or whatever socket(2), mkdir(2), bind(2), chmod(2), listen(2),
+ * rename(2), link(2) or unlink(2) reports (-EACCES, -ENOSPC, ...).
  */
 FDPASS_PUBLIC int fdpass_listen(const char *path, int mode, int flags);
 
@@ -292,9 +329,12 @@ FDPASS_PUBLIC const void *fdpass_response_get_body(const fdpass_response *resp, 
  * blocked for the call and discarded). timeout_ms bounds the whole write
  * (-1: no bound, also on a non-blocking fd), on blocking pipes too: there
  * the data goes in pieces of PIPE_BUF bytes once poll() says there is room.
- * Returns 0, or a negative errno: -ETIMEDOUT, -EPIPE or -ECONNRESET (the
- * reader went away), -EINVAL (buf NULL with len > 0), or what write(2)
- * reports. On failure part of the data may have been written.
+ * Each write is tried first: timeout 0 writes what fits at once.
+ * Returns 0, or a negative errno: -ETIMEDOUT (also for timeout 0 when not
+ * everything fitted), -EPIPE or -ECONNRESET (the reader went away),
+ * -EINVAL (buf NULL with len > 0), or what write(2) reports. On failure
+ * part of the data may have been written; fdpass_write_all2() tells how
+ * much.
  */
 FDPASS_PUBLIC int fdpass_write_all(int fd, const void *buf, size_t len, int timeout_ms);
 
@@ -307,8 +347,11 @@ FDPASS_PUBLIC int fdpass_write_all(int fd, const void *buf, size_t len, int time
 
 /*
  * A flusher provider: writes whatever the client should see before the
- * backend takes over, and returns 0 or a negative errno. It must not close
- * client_fd. resp is never NULL when the library calls it.
+ * backend takes over, and returns 0 or a negative errno. Any value that is
+ * not negative is success (a provider that returns a byte count, as
+ * write(2) does, succeeded) and the library's callers see 0. It must not
+ * close client_fd. resp is never NULL when the library calls it. It should
+ * bound its writes by fdpass_flusher_timeout().
  */
 typedef int (*fdpass_flusher_fn)(int client_fd, const fdpass_response *resp, void *context);
 
@@ -330,15 +373,21 @@ typedef int (*fdpass_flusher_fn)(int client_fd, const fdpass_response *resp, voi
  * fdpass_flusher_register: 0; -EEXIST (name taken; -EPERM for a built-in
  * name), -EINVAL (bad name, fn NULL), -ENOMEM. The name is copied.
  * fdpass_flusher_unregister: 0; -ENOENT (unknown), -EPERM (built-in),
- * -EINVAL (bad name). It returns once every run of that provider started
- * on another thread has returned, so the caller may then free its context;
- * a provider may unregister itself.
+ * -EINVAL (bad name), -EDEADLK (see below). It returns once every run and
+ * pin of that provider on another thread has ended, so the caller may then
+ * free its context; a provider may unregister itself. It blocks on those
+ * runs and pins only, for as long as they last. Where that wait could never
+ * end (the run it would wait for is itself waiting, in another unregister,
+ * for a run or pin this thread holds: providers unregistering each other)
+ * it returns -EDEADLK at once and the provider stays registered.
  * fdpass_flusher_lookup: 0 with *fn and *context set (either may be NULL),
- * -ENOENT, -EINVAL. A NULL name means "flush".
+ * -ENOENT, -EINVAL. A NULL name means "flush". Nothing keeps *context alive
+ * after the call: use fdpass_flusher_pin() to use it.
  * fdpass_flusher_run: runs the named provider (NULL means "flush") on
  * client_fd with resp (NULL means status 200, no header field) and returns
- * what the provider returns; -ENOENT for an unknown name, and then nothing
- * is written. No lock is held while the provider runs.
+ * 0 if the provider succeeded (returned a value that is not negative), or
+ * the provider's negative errno; -ENOENT for an unknown name, and then
+ * nothing is written. No lock is held while the provider runs.
  * fdpass_flusher_list: writes the names, each ending in '\0', in the order
  * registered (built-ins first), into buf if size allows, and returns the
  * number of bytes the list takes (like snprintf: call with size 0 to learn
@@ -375,17 +424,24 @@ FDPASS_PUBLIC int fdpass_url_path(const char *url, char *path, size_t size);
  * the backend holds its own copy, and closing the caller's does not end the
  * client's connection.
  *
+ * timeout_ms bounds the connection, and then, afresh, the sending of the
+ * message; the "flush" provider waits at most FDPASS_FLUSH_TIMEOUT_MS of its
+ * own. fdpass_handoff2() has one deadline for all three.
+ *
  * Returns 0 on success. Errors that mean nothing was written to the client:
  *   -ESRCH         no flusher of that name;
  *   -EINVAL        backend NULL or a bad fd:// URL, client_fd negative, a
  *                  flusher name that is not valid, or a response that the
  *                  "flush" provider would refuse (its own Connection field);
+ *   -EPROTOTYPE    the backend listens on a SOCK_SEQPACKET socket (see
+ *                  fdpass_handoff2() to reach it);
  *   -ENOENT, -ECONNREFUSED, -EACCES, -ENAMETOOLONG, ...: see fdpass_connect();
- *   -ETIMEDOUT     the backend did not accept the connection in time.
+ *   -ETIMEDOUT     the backend did not accept the connection in time (also
+ *                  for timeout 0, where its backlog was full).
  * The one error after the flusher began, when the client may have received
  * part of a response and should be disconnected:
  *   -ECONNABORTED  the flusher failed, or the backend went away before the
- *                  client's socket was sent.
+ *                  client's socket was sent. fdpass_handoff2() tells which.
  */
 FDPASS_PUBLIC int fdpass_handoff(const char *backend, int client_fd, const char *flusher,
                                  const fdpass_response *resp, int timeout_ms);
@@ -401,7 +457,7 @@ FDPASS_PUBLIC int fdpass_handoff(const char *backend, int client_fd, const char 
  * does (the listening socket is always non-blocking) and return the backend
  * in *backend: 0, or fdpass_listen()'s errors, -ENOMEM, -EINVAL.
  * fdpass_backend_free() then removes the socket file, if it is still the
- * one the backend made.
+ * one the backend made (checked where nobody else can change it).
  * fdpass_backend_adopt: the same around a listening socket the caller made
  * (socket activation), which it makes non-blocking; the backend owns it
  * from then on, even on failure.
@@ -574,6 +630,112 @@ FDPASS_PUBLIC int fdpass_handoff_meta(const char *backend, int client_fd, const 
  */
 FDPASS_PUBLIC int fdpass_backend_recv_meta(fdpass_backend *backend, int *client_fd,
                                            fdpass_meta **meta, int timeout_ms);
+
+/* ======================================================================
+ * Added in libfdpass 1.2
+ * ====================================================================== */
+
+/*
+ * fdpass_write_all2 - fdpass_write_all() that tells how much it wrote, and
+ * follows the library's rule for timeout 0. Sets *written (if written is
+ * not NULL) to the number of bytes written, on success (len) and on
+ * failure alike. Blocks only in poll(), within timeout_ms in all.
+ * Returns 0 when all len bytes were written, or a negative errno:
+ *   -EAGAIN        timeout_ms is 0 and fd could not take everything at once
+ *                  (*written bytes of it went);
+ *   -ETIMEDOUT     a positive timeout_ms passed first;
+ *   -EPIPE, -ECONNRESET  the reader went away;
+ *   -EINVAL        buf NULL with len > 0;
+ *   -EBADF         fd is not open, or not for writing;
+ * or what send(2), write(2) or poll(2) report.
+ */
+FDPASS_PUBLIC int fdpass_write_all2(int fd, const void *buf, size_t len, int timeout_ms,
+                                    size_t *written);
+
+/*
+ * fdpass_flusher_timeout - for a provider: how long it may still take, in
+ * milliseconds, to give its writes as their timeout_ms. In a provider run
+ * by fdpass_handoff2(), what is left of the hand-off's deadline (-1: none;
+ * 0: none left, or the hand-off's timeout_ms is 0: write only what fits at
+ * once); in a provider that runs inside such a provider through
+ * fdpass_flusher_run(), the same.
+ * Everywhere else (fdpass_handoff(), fdpass_handoff_meta(), a
+ * fdpass_flusher_run() of one's own, outside any provider)
+ * FDPASS_FLUSH_TIMEOUT_MS. The built-in "flush" bounds its write by it.
+ * Never fails; blocks on nothing.
+ */
+FDPASS_PUBLIC int fdpass_flusher_timeout(void);
+
+/*
+ * fdpass_flusher_pin - fdpass_flusher_lookup() that keeps the provider, its
+ * function and its context, alive until fdpass_flusher_unpin(): an
+ * fdpass_flusher_unregister() of it on another thread waits for the pin as
+ * for a run (so the context it then frees is not in use). *fn and *context
+ * are set as by fdpass_flusher_lookup() (either may be NULL); *ref gets the
+ * pin. A NULL name means "flush". A pin counts as held by the thread that
+ * took it. Blocks only on the registry's lock, never on a run.
+ * Returns 0, or -EINVAL (ref NULL, bad name), -ENOENT (no provider of that
+ * name) or -ENOMEM, with *ref untouched.
+ * fdpass_flusher_unpin - ends a pin; NULL is allowed. If the provider was
+ * unregistered meanwhile, this may be the end of its last use.
+ */
+typedef struct fdpass_flusher_ref fdpass_flusher_ref;
+
+FDPASS_PUBLIC int fdpass_flusher_pin(const char *name, fdpass_flusher_ref **ref,
+                                     fdpass_flusher_fn *fn, void **context);
+FDPASS_PUBLIC void fdpass_flusher_unpin(fdpass_flusher_ref *ref);
+
+/* Bits of fdpass_handoff2()'s *result. */
+#define FDPASS_HANDOFF_FAILED_BACKEND 0x01 /* connecting or sending to the backend failed */
+#define FDPASS_HANDOFF_FAILED_CLIENT  0x02 /* the flusher (writing to the client) failed */
+#define FDPASS_HANDOFF_CLIENT_WRITTEN 0x04 /* bytes may have reached the client */
+
+/*
+ * fdpass_handoff2 - the hand-off of fdpass_handoff_meta() (meta NULL: httpd's
+ * plain message), with one deadline for the whole call, a flag to reach a
+ * SOCK_SEQPACKET backend, the real error, and *result (if result is not
+ * NULL; set on every return) telling which side failed and whether the
+ * client may have received bytes.
+ *
+ * flags: FDPASS_SEQPACKET (the backend listens on a SOCK_SEQPACKET socket).
+ * timeout_ms: one deadline for connecting, running the flusher (which gets
+ * what is left, see fdpass_flusher_timeout()) and sending the message; -1:
+ * none, 0: never wait (-EAGAIN). The call blocks only within it.
+ *
+ * *result is 0, or these bits:
+ *   FDPASS_HANDOFF_FAILED_BACKEND  the backend could not be reached, or did
+ *                                  not take the message (the error says why);
+ *   FDPASS_HANDOFF_FAILED_CLIENT   the flusher failed: the client went away
+ *                                  or was too slow, or the provider failed;
+ *   FDPASS_HANDOFF_CLIENT_WRITTEN  bytes may have been written to the
+ *                                  client, on success or failure ("flush":
+ *                                  exactly when it wrote some; "none":
+ *                                  never; other providers: whenever they
+ *                                  ran). Without it the caller may still
+ *                                  answer the client itself.
+ * Neither FAILED bit on an error: neither side failed (arguments, the
+ * flusher's name, memory).
+ *
+ * Returns 0 when the backend's socket holds the client's connection, or a
+ * negative errno:
+ *   -EINVAL        as for fdpass_handoff(), or flags other than
+ *                  FDPASS_SEQPACKET;
+ *   -ESRCH         no flusher of that name;
+ *   -EPROTOTYPE    the backend listens on a socket of the other type
+ *                  (SOCK_SEQPACKET without the flag, or SOCK_STREAM with it);
+ *   -ENOENT, -ECONNREFUSED, -EACCES, -ENAMETOOLONG, ...: see fdpass_connect();
+ *   -ETIMEDOUT     the deadline passed (connecting, flushing or sending);
+ *   -EAGAIN        timeout_ms is 0 and a step would have had to wait;
+ *   -EPIPE, -ECONNRESET  the client (FAILED_CLIENT) or the backend
+ *                  (FAILED_BACKEND) went away;
+ *   -ECONNABORTED  part of a metadata message went out, not the rest;
+ *   -ENOMEM        no memory for the metadata message, or the kernel had
+ *                  none to send it (no FAILED bit: neither side failed);
+ * or the negative errno that the flusher returned (FAILED_CLIENT).
+ */
+FDPASS_PUBLIC int fdpass_handoff2(const char *backend, int client_fd, const char *flusher,
+                                  const fdpass_response *resp, const fdpass_meta *meta,
+                                  int flags, int timeout_ms, unsigned *result);
 
 #ifdef __cplusplus
 }

@@ -100,26 +100,20 @@ FDPASS_EXPORT int fdpass_backend_new(fdpass_backend **backend, const char *path,
 
 	if (!backend)
 		return -EINVAL;
-	fd = fdpass_listen(path, mode, flags | FDPASS_NONBLOCK);
+	fd = fdp_listen(path, mode, flags | FDPASS_NONBLOCK, &st);
 	if (fd < 0)
 		return fd;
-	if (path[0] != '@' && lstat(path, &st) < 0) {
-		r = -errno;
-		unlink(path);
-		close(fd);
-		return r;
-	}
 	r = fdpass_backend_adopt(&b, fd);
 	if (r < 0) {
 		if (path[0] != '@')
-			unlink(path);
+			fdp_unlink_if_same(path, &st);
 		return r;
 	}
 	if (path[0] != '@') {
 		b->path = strdup(path);
 		b->st = st;
 		if (!b->path) {
-			unlink(path);
+			fdp_unlink_if_same(path, &st);
 			fdpass_backend_free(b);
 			return -ENOMEM;
 		}
@@ -138,15 +132,12 @@ static void drop(fdpass_backend *b, size_t i)
 
 FDPASS_EXPORT void fdpass_backend_free(fdpass_backend *b)
 {
-	struct stat st;
-
 	if (!b)
 		return;
 	while (b->nconns)
 		drop(b, b->nconns - 1);
-	if (b->path && lstat(b->path, &st) == 0 && st.st_dev == b->st.st_dev &&
-	    st.st_ino == b->st.st_ino)
-		unlink(b->path);
+	if (b->path)
+		fdp_unlink_if_same(b->path, &b->st);
 	close(b->epoll_fd);
 	close(b->listen_fd);
 	free(b->path);

@@ -55,6 +55,8 @@ FDPASS_EXPORT const char *fdpass_strerror(int err)
 		return "the hand-off failed after the flusher began: the client may have part of a response";
 	case ESRCH:
 		return "no flusher is registered under that name";
+	case EDEADLK:
+		return "the flusher's runs wait for this thread: unregistering it here would never end";
 	case ETIME:
 		return "the rest of a message that had begun did not come in time";
 	case ENAMETOOLONG:

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * The registry of flusher providers. A run holds a reference on its
- * provider, never the lock, so a provider may take as long as it likes, run
- * other providers, or unregister itself; unregistering waits for runs on
- * other threads to end so that the caller may free the provider's context.
+ * The registry of flusher providers. A run or a pin holds its provider,
+ * never the lock, so a provider may take as long as it likes, run other
+ * providers, or unregister itself. Unregistering waits for the holds of
+ * other threads, so that the caller may then free the provider's context,
+ * unless that wait could never end because a holder waits for this thread
+ * (-EDEADLK).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,15 +20,24 @@ struct provider {
 	char name[FDPASS_FLUSHER_NAME_MAX + 1];
 	fdpass_flusher_fn fn;
 	void *context;
-	unsigned runs;    /* calls in progress, under lock */
+	struct fdp_hold *holds; /* runs and pins in progress, under lock */
 	int builtin;
-	int unregistered; /* off the list */
-	int freed_by_unregister; /* else by the last run to end */
+	int unregistered;       /* off the list */
+	int freed_by_unregister; /* else by the last hold to go */
+};
+
+/* A thread waiting in fdpass_flusher_unregister(), on its own stack, under lock. */
+struct waiter {
+	pthread_t thread;
+	const struct provider *provider; /* whose holds it waits for */
+	struct waiter *next;
+	unsigned visited;                /* the deadlock search's mark */
 };
 
 /* The runs in progress on this thread, innermost first. */
 struct run_frame {
-	const struct provider *provider;
+	const struct fdp_deadline *dl; /* NULL: FDPASS_FLUSH_TIMEOUT_MS per write */
+	size_t written;                /* by "flush", for the hand-off's result */
 	struct run_frame *outer;
 };
 
@@ -43,19 +54,23 @@ static struct provider builtin_flush = {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t run_ended = PTHREAD_COND_INITIALIZER;
 static struct provider *providers = &builtin_flush;
+static struct waiter *waiters;
+static unsigned search_mark;
 static __thread struct run_frame *runs_here;
 
 static int flush_provider(int client_fd, const fdpass_response *resp, void *context)
 {
+	size_t len, written = 0;
 	char *head;
-	size_t len;
 	int r;
 
 	(void)context;
 	r = fdp_response_head(resp, time(NULL), &head, &len);
 	if (r < 0)
 		return r;
-	r = fdpass_write_all(client_fd, head, len, FDPASS_FLUSH_TIMEOUT_MS);
+	r = fdpass_write_all2(client_fd, head, len, fdpass_flusher_timeout(), &written);
+	if (runs_here)
+		runs_here->written += written;
 	free(head);
 	return r;
 }
@@ -89,7 +104,7 @@ static struct provider **find(const char *name)
 	return NULL;
 }
 
-int fdp_flusher_acquire(const char *name, struct provider **out)
+int fdp_flusher_acquire(const char *name, struct fdp_hold *h)
 {
 	struct provider **pp;
 
@@ -100,39 +115,73 @@ int fdp_flusher_acquire(const char *name, struct provider **out)
 	pthread_mutex_lock(&lock);
 	pp = find(name);
 	if (pp) {
-		(*pp)->runs++;
-		*out = *pp; /* under the lock: *pp may change once it is released */
+		h->provider = *pp; /* under the lock: *pp may change once it is released */
+		h->owner = pthread_self();
+		h->next = (*pp)->holds;
+		(*pp)->holds = h;
 	}
 	pthread_mutex_unlock(&lock);
 	return pp ? 0 : -ENOENT;
 }
 
-void fdp_flusher_release(struct provider *p)
+void fdp_flusher_release(struct fdp_hold *h)
 {
+	struct provider *p = h->provider;
+	struct fdp_hold **hp;
 	int free_it;
 
 	pthread_mutex_lock(&lock);
-	free_it = --p->runs == 0 && p->unregistered && !p->freed_by_unregister;
+	for (hp = &p->holds; *hp != h; hp = &(*hp)->next)
+		;
+	*hp = h->next;
+	free_it = !p->holds && p->unregistered && !p->freed_by_unregister;
 	pthread_cond_broadcast(&run_ended);
 	pthread_mutex_unlock(&lock);
 	if (free_it)
 		free(p);
 }
 
-int fdp_flusher_is_flush(const struct provider *p)
+int fdp_flusher_is_flush(const struct fdp_hold *h)
 {
-	return p == &builtin_flush;
+	return h->provider == &builtin_flush;
 }
 
-int fdp_flusher_call(struct provider *p, int client_fd, const fdpass_response *resp)
+int fdp_flusher_is_none(const struct fdp_hold *h)
 {
-	struct run_frame frame = { .provider = p, .outer = runs_here };
+	return h->provider == &builtin_none;
+}
+
+const char *fdp_flusher_name(const struct fdp_hold *h)
+{
+	return h->provider->name;
+}
+
+/*
+ * A provider's non-negative return is success (one that returns a count,
+ * as write(2) does, succeeded): every caller sees 0.
+ */
+int fdp_flusher_call(const struct fdp_hold *h, int client_fd, const fdpass_response *resp,
+		     const struct fdp_deadline *dl, size_t *written)
+{
+	struct run_frame frame = { .dl = dl, .outer = runs_here };
+	const struct provider *p = h->provider;
 	int r;
 
 	runs_here = &frame;
 	r = p->fn(client_fd, resp ? resp : fdp_default_response(), p->context);
 	runs_here = frame.outer;
-	return r;
+	if (written)
+		*written = frame.written;
+	return r > 0 ? 0 : r;
+}
+
+FDPASS_EXPORT int fdpass_flusher_timeout(void)
+{
+	const struct run_frame *f = runs_here;
+
+	if (!f || !f->dl)
+		return FDPASS_FLUSH_TIMEOUT_MS;
+	return fdp_deadline_left(f->dl);
 }
 
 FDPASS_EXPORT int fdpass_flusher_register(const char *name, fdpass_flusher_fn fn, void *context)
@@ -164,20 +213,52 @@ FDPASS_EXPORT int fdpass_flusher_register(const char *name, fdpass_flusher_fn fn
 	return r;
 }
 
-static unsigned runs_on_this_thread(const struct provider *p)
+/* Under lock: the holds of p that a waiter on thread self would wait for. */
+static int held_by_others(const struct provider *p, pthread_t self)
 {
-	const struct run_frame *f;
-	unsigned n = 0;
+	const struct fdp_hold *h;
 
-	for (f = runs_here; f; f = f->outer)
-		n += f->provider == p;
-	return n;
+	for (h = p->holds; h; h = h->next)
+		if (!pthread_equal(h->owner, self))
+			return 1;
+	return 0;
+}
+
+/*
+ * Under lock: would thread self, waiting for the holds of p on other
+ * threads, wait for ever? Only if a chain of waits leads back to it: a
+ * holder of p waits for a provider that one of self's waits needs. Holds
+ * never wait, so every cycle closes with a wait, and the thread that would
+ * close it is the one told -EDEADLK. waiter_self is the thread whose own
+ * holds do not count at this step.
+ */
+static int wait_closes_cycle(const struct provider *p, pthread_t waiter_self, pthread_t self,
+			     unsigned mark)
+{
+	const struct fdp_hold *h;
+
+	for (h = p->holds; h; h = h->next) {
+		struct waiter *w;
+
+		if (pthread_equal(h->owner, waiter_self))
+			continue;
+		if (pthread_equal(h->owner, self))
+			return 1;
+		for (w = waiters; w; w = w->next)
+			if (pthread_equal(w->thread, h->owner) && w->visited != mark) {
+				w->visited = mark;
+				if (wait_closes_cycle(w->provider, w->thread, self, mark))
+					return 1;
+			}
+	}
+	return 0;
 }
 
 FDPASS_EXPORT int fdpass_flusher_unregister(const char *name)
 {
+	pthread_t self = pthread_self();
+	struct waiter me = { .thread = self }, **wp;
 	struct provider **pp, *p;
-	unsigned mine;
 	int free_it;
 
 	if (!valid_name(name))
@@ -189,18 +270,29 @@ FDPASS_EXPORT int fdpass_flusher_unregister(const char *name)
 		return pp ? -EPERM : -ENOENT;
 	}
 	p = *pp;
+	if (held_by_others(p, self) && wait_closes_cycle(p, self, self, ++search_mark)) {
+		pthread_mutex_unlock(&lock);
+		return -EDEADLK;
+	}
 	*pp = p->next;
 	p->unregistered = 1;
 	/*
-	 * Wait for the runs on other threads. If this thread is inside a run
-	 * of p itself, that run ends after we return and frees p; otherwise
-	 * no run is left when the wait ends, and we free it.
+	 * Wait for the holds of other threads; meanwhile no release frees p.
+	 * This thread's own (a run of p that is unregistering itself, a pin)
+	 * end after we return, and the last of them frees p; without any, we
+	 * free it.
 	 */
-	mine = runs_on_this_thread(p);
-	free_it = mine == 0;
-	p->freed_by_unregister = free_it;
-	while (p->runs > mine)
+	p->freed_by_unregister = 1;
+	me.provider = p;
+	me.next = waiters;
+	waiters = &me;
+	while (held_by_others(p, self))
 		pthread_cond_wait(&run_ended, &lock);
+	for (wp = &waiters; *wp != &me; wp = &(*wp)->next)
+		;
+	*wp = me.next;
+	free_it = !p->holds;
+	p->freed_by_unregister = free_it;
 	pthread_mutex_unlock(&lock);
 	if (free_it)
 		free(p);
@@ -209,28 +301,66 @@ FDPASS_EXPORT int fdpass_flusher_unregister(const char *name)
 
 FDPASS_EXPORT int fdpass_flusher_lookup(const char *name, fdpass_flusher_fn *fn, void **context)
 {
-	struct provider *p;
-	int r = fdp_flusher_acquire(name, &p);
+	struct fdp_hold h;
+	int r = fdp_flusher_acquire(name, &h);
 
 	if (r < 0)
 		return r;
 	if (fn)
-		*fn = p->fn;
+		*fn = h.provider->fn;
 	if (context)
-		*context = p->context;
-	fdp_flusher_release(p);
+		*context = h.provider->context;
+	fdp_flusher_release(&h);
 	return 0;
+}
+
+/* A pin is a hold that outlives the call that took it. */
+struct fdpass_flusher_ref {
+	struct fdp_hold hold;
+};
+
+FDPASS_EXPORT int fdpass_flusher_pin(const char *name, fdpass_flusher_ref **ref,
+				     fdpass_flusher_fn *fn, void **context)
+{
+	fdpass_flusher_ref *pin;
+	int r;
+
+	if (!ref)
+		return -EINVAL;
+	pin = malloc(sizeof(*pin));
+	if (!pin)
+		return -ENOMEM;
+	r = fdp_flusher_acquire(name, &pin->hold);
+	if (r < 0) {
+		free(pin);
+		return r;
+	}
+	if (fn)
+		*fn = pin->hold.provider->fn;
+	if (context)
+		*context = pin->hold.provider->context;
+	*ref = pin;
+	return 0;
+}
+
+FDPASS_EXPORT void fdpass_flusher_unpin(fdpass_flusher_ref *ref)
+{
+	if (!ref)
+		return;
+	fdp_flusher_release(&ref->hold);
+	free(ref);
 }
 
 FDPASS_EXPORT int fdpass_flusher_run(const char *name, int client_fd, const fdpass_response *resp)
 {
-	struct provider *p;
-	int r = fdp_flusher_acquire(name, &p);
+	struct fdp_hold h;
+	int r = fdp_flusher_acquire(name, &h);
 
 	if (r < 0)
 		return r;
-	r = fdp_flusher_call(p, client_fd, resp);
-	fdp_flusher_release(p);
+	/* A run inside a hand-off's provider keeps the hand-off's deadline. */
+	r = fdp_flusher_call(&h, client_fd, resp, runs_here ? runs_here->dl : NULL, NULL);
+	fdp_flusher_release(&h);
 	return r;
 }
 

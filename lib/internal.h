@@ -8,8 +8,10 @@
 #ifndef FDPASS_INTERNAL_H
 #define FDPASS_INTERNAL_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "fdpass.h"
@@ -62,6 +64,18 @@ int fdp_wait(int fd, short events, const struct fdp_deadline *d);
 /* Close every fd of fds[0..n-1], keeping errno. */
 void fdp_close_all(const int *fds, size_t n);
 
+/* ---- unix.c ---- */
+
+/* fdpass_listen(); for a socket file, *st (if not NULL) gets its device and inode. */
+int fdp_listen(const char *path, int mode, int flags, struct stat *st);
+
+/*
+ * Remove the socket file at path only if it is the one st describes (same
+ * device and inode), however the directory changes meanwhile. 0 if it was
+ * removed or is not there, -EEXIST if another file is there, or an error.
+ */
+int fdp_unlink_if_same(const char *path, const struct stat *st);
+
 /* ---- transport.c ---- */
 
 int fdp_is_stream(int sock);
@@ -83,19 +97,39 @@ const fdpass_response *fdp_default_response(void);
 int fdp_response_check_flush(const fdpass_response *r);
 int fdp_response_head(const fdpass_response *r, time_t now, char **out, size_t *len);
 
-/* ---- flusher.c: a run holds a reference, so the provider outlives it ---- */
+/* ---- flusher.c: a hold (run or pin) keeps its provider alive ---- */
 
 struct provider;
-int fdp_flusher_acquire(const char *name, struct provider **out);
-int fdp_flusher_is_flush(const struct provider *p);
-int fdp_flusher_call(struct provider *p, int client_fd, const fdpass_response *resp);
-void fdp_flusher_release(struct provider *p);
+struct fdp_hold {
+	struct provider *provider;
+	pthread_t owner;        /* for unregister's wait and its deadlock check */
+	struct fdp_hold *next;  /* the provider's holds, under the registry's lock */
+};
+
+/* 0, -EINVAL (bad name) or -ENOENT; on success h is linked until released. */
+int fdp_flusher_acquire(const char *name, struct fdp_hold *h);
+void fdp_flusher_release(struct fdp_hold *h);
+int fdp_flusher_is_flush(const struct fdp_hold *h);
+int fdp_flusher_is_none(const struct fdp_hold *h);
+const char *fdp_flusher_name(const struct fdp_hold *h);
+/*
+ * Run the provider: 0 or a negative errno (a positive return is success).
+ * dl: the deadline that fdpass_flusher_timeout() reports to it (NULL: its
+ * own FDPASS_FLUSH_TIMEOUT_MS per write). *written, if not NULL: the bytes
+ * the built-in "flush" wrote in this run.
+ */
+int fdp_flusher_call(const struct fdp_hold *h, int client_fd, const fdpass_response *resp,
+		     const struct fdp_deadline *dl, size_t *written);
 
 /* ---- meta.c ---- */
 
-/* meta NULL: httpd's plain message. flusher: sent if meta names none. */
+/*
+ * meta NULL: httpd's plain message. flusher: sent if meta names none.
+ * whole, if not NULL, bounds the whole message instead of timeout_ms.
+ */
 int fdp_send_message(int sock, const int *fds, size_t nfds, const fdpass_meta *meta,
-		     const char *flusher, int flags, int timeout_ms);
+		     const char *flusher, int flags, int timeout_ms,
+		     const struct fdp_deadline *whole);
 /*
  * rest_ms bounds the wait for the rest of a message whose start came;
  * stream: 1 for SOCK_STREAM, 0 for a packet socket, -1 to ask the socket.

@@ -362,13 +362,16 @@ static int fdp_meta_decode(const unsigned char *p, size_t len, fdpass_meta **out
 /* ---- sending ------------------------------------------------------------ */
 
 int fdp_send_message(int sock, const int *fds, size_t nfds, const fdpass_meta *meta,
-		     const char *flusher, int flags, int timeout_ms)
+		     const char *flusher, int flags, int timeout_ms,
+		     const struct fdp_deadline *whole)
 {
 	unsigned char *buf;
 	size_t len;
 	ssize_t n;
 	int r;
 
+	if (whole)
+		timeout_ms = fdp_deadline_left(whole);
 	if (!meta) {
 		/* httpd's plain message */
 		if (nfds != 1 || !fds || (flags & ~FDPASS_NONBLOCK))
@@ -385,6 +388,7 @@ int fdp_send_message(int sock, const int *fds, size_t nfds, const fdpass_meta *m
 	if (n > 0 && (size_t)n < len) {
 		/* The fds are out: the rest must follow, or the stream is lost. */
 		r = fdpass_write_all(sock, buf + n, len - (size_t)n,
+				     whole ? fdp_deadline_left(whole) :
 				     timeout_ms > 0 ? timeout_ms : FDPASS_FLUSH_TIMEOUT_MS);
 		n = r < 0 ? -ECONNABORTED : (ssize_t)len;
 	}
@@ -395,7 +399,7 @@ int fdp_send_message(int sock, const int *fds, size_t nfds, const fdpass_meta *m
 FDPASS_EXPORT int fdpass_send_meta(int sock, const int *fds, size_t nfds,
 				   const fdpass_meta *meta, int flags, int timeout_ms)
 {
-	return fdp_send_message(sock, fds, nfds, meta, NULL, flags, timeout_ms);
+	return fdp_send_message(sock, fds, nfds, meta, NULL, flags, timeout_ms, NULL);
 }
 
 /* ---- receiving ---------------------------------------------------------- */

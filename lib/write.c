@@ -42,13 +42,17 @@ static ssize_t write_without_sigpipe(int fd, const void *buf, size_t len)
 }
 
 /*
- * Write some of buf. send() where fd is a socket (MSG_NOSIGNAL, never
- * blocking); otherwise write(), at most PIPE_BUF bytes once poll() said
- * there is room, so that a blocking pipe cannot hold the call past its
- * deadline.
+ * Write some of buf without waiting: send() where fd is a socket
+ * (MSG_NOSIGNAL, MSG_DONTWAIT); otherwise, once poll() says there is room,
+ * write() of at most PIPE_BUF bytes, which a pipe with room takes without
+ * blocking, so that a blocking pipe cannot hold the call past its deadline.
+ * -1 with EAGAIN when there is no room.
  */
 static ssize_t write_some(int fd, const void *buf, size_t len, int *not_socket)
 {
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int r;
+
 	if (!*not_socket) {
 		ssize_t n = send(fd, buf, len, FDP_MSG_NOSIGNAL | MSG_DONTWAIT);
 
@@ -56,33 +60,35 @@ static ssize_t write_some(int fd, const void *buf, size_t len, int *not_socket)
 			return n;
 		*not_socket = 1;
 		/* poll() would wait for ever on an fd that is not open for writing */
-		n = fcntl(fd, F_GETFL);
-		if (n >= 0 && (n & O_ACCMODE) == O_RDONLY)
+		r = fcntl(fd, F_GETFL);
+		if (r >= 0 && (r & O_ACCMODE) == O_RDONLY) {
 			errno = EBADF;
-		else if (n >= 0)
-			errno = EAGAIN; /* poll first, then write */
+			return -1;
+		}
+	}
+	r = poll(&pfd, 1, 0);
+	if (r <= 0) {
+		if (r == 0)
+			errno = EAGAIN;
 		return -1;
 	}
 	return write_without_sigpipe(fd, buf, len > PIPE_BUF ? PIPE_BUF : len);
 }
 
 /*
- * Wait for room in fd. Once the deadline has passed, one more poll() is
- * made without waiting (so that a call with timeout 0 still writes what
- * fits at once), and *last records that it was the last: a wait after it
- * is -ETIMEDOUT, however often poll() claims room that the write then
- * does not find.
+ * Wait for room in fd until the deadline: 0 when worth trying again,
+ * -ETIMEDOUT once it has passed (at once for timeout 0), or another
+ * negative errno. poll() may claim room that the next write does not find;
+ * the deadline still ends the call.
  */
-static int wait_writable(int fd, const struct fdp_deadline *dl, int *last)
+static int wait_writable(int fd, const struct fdp_deadline *dl)
 {
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		int left = fdp_deadline_left(dl), r;
 
-		if (*last)
-			return -ETIMEDOUT;
 		if (left == 0)
-			*last = 1;
+			return -ETIMEDOUT;
 		r = poll(&pfd, 1, left);
 		if (r > 0)
 			return 0;
@@ -93,33 +99,57 @@ static int wait_writable(int fd, const struct fdp_deadline *dl, int *last)
 	}
 }
 
-FDPASS_EXPORT int fdpass_write_all(int fd, const void *buf, size_t len, int timeout_ms)
+/*
+ * Each write is tried first and never waits, so timeout 0 writes what fits
+ * at once; the call waits only when a write found no room.
+ */
+static int write_all(int fd, const void *buf, size_t len, const struct fdp_deadline *dl,
+		     size_t *written)
 {
-	struct fdp_deadline dl;
 	const char *p = buf;
-	int not_socket = 0, last = 0;
+	int not_socket = 0;
 
+	*written = 0;
 	if (len > 0 && !buf)
 		return -EINVAL;
-	fdp_deadline_init(&dl, timeout_ms);
-	while (len > 0) {
-		ssize_t n;
+	while (*written < len) {
+		ssize_t n = write_some(fd, p + *written, len - *written, &not_socket);
 		int r;
 
-		if (not_socket && (r = wait_writable(fd, &dl, &last)) < 0)
-			return r;
-		n = write_some(fd, p, len, &not_socket);
 		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
+			*written += (size_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 			return -errno;
-		if (!not_socket && (r = wait_writable(fd, &dl, &last)) < 0)
+		if ((r = wait_writable(fd, dl)) < 0)
 			return r;
 	}
 	return 0;
+}
+
+FDPASS_EXPORT int fdpass_write_all(int fd, const void *buf, size_t len, int timeout_ms)
+{
+	struct fdp_deadline dl;
+	size_t written;
+
+	fdp_deadline_init(&dl, timeout_ms);
+	return write_all(fd, buf, len, &dl, &written);
+}
+
+FDPASS_EXPORT int fdpass_write_all2(int fd, const void *buf, size_t len, int timeout_ms,
+				    size_t *written)
+{
+	struct fdp_deadline dl;
+	size_t n;
+	int r;
+
+	fdp_deadline_init(&dl, timeout_ms);
+	r = write_all(fd, buf, len, &dl, &n);
+	if (written)
+		*written = n;
+	/* The library's rule for timeout 0; fdpass_write_all() keeps its -ETIMEDOUT. */
+	return r == -ETIMEDOUT && dl.timeout_ms == 0 ? -EAGAIN : r;
 }

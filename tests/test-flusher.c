@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2619,6 +2620,412 @@ static void test_flush_client_disconnects(void **state)
 	flush_to_vanishing_client(1);
 }
 
+/* ======================================================================
+ * 8. Provider results, unregistering from inside runs, pins
+ * ====================================================================== */
+
+/* Returns what write(2) returns: the byte count. */
+static int counting_provider(int client_fd, const fdpass_response *resp, void *context)
+{
+	(void)resp;
+	(void)context;
+	return (int)write(client_fd, "12345", 5);
+}
+
+/* A positive return is success, and fdpass_flusher_run() says 0 for it. */
+static void test_provider_positive_return(void **state)
+{
+	int sv[2];
+	char buf[8];
+
+	(void)state;
+	tl_socketpair(SOCK_STREAM, sv);
+	assert_int_equal(fdpass_flusher_register("counting", counting_provider, NULL), 0);
+	assert_int_equal(fdpass_flusher_run("counting", sv[0], NULL), 0);
+	assert_int_equal(read(sv[1], buf, sizeof(buf)), 5);
+	assert_int_equal(fdpass_flusher_unregister("counting"), 0);
+	close(sv[0]);
+	close(sv[1]);
+	assert_registry_pristine();
+}
+
+/*
+ * Providers that unregister each other from runs on different threads:
+ * each run waits, inside its provider, until every run has begun, then
+ * unregisters the next provider of the ring. A wait that would close the
+ * ring is refused with -EDEADLK; every other unregistration waits and
+ * succeeds.
+ */
+#define RING_MAX 3
+
+struct ring {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int n;            /* providers in the ring */
+	int entered;
+	int ret[RING_MAX];
+};
+
+struct ring_member {
+	struct ring *ring;
+	int index;
+};
+
+static const char *const ring_names[RING_MAX] = { "ring-0", "ring-1", "ring-2" };
+
+static int ring_provider(int client_fd, const fdpass_response *resp, void *context)
+{
+	struct ring_member *m = context;
+	struct ring *g = m->ring;
+	int r;
+
+	(void)client_fd;
+	(void)resp;
+	pthread_mutex_lock(&g->mu);
+	g->entered++;
+	pthread_cond_broadcast(&g->cv);
+	while (g->entered < g->n)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+	r = fdpass_flusher_unregister(ring_names[(m->index + 1) % g->n]);
+	pthread_mutex_lock(&g->mu);
+	g->ret[m->index] = r;
+	pthread_mutex_unlock(&g->mu);
+	return 0;
+}
+
+static void *ring_thread(void *arg)
+{
+	struct ring_member *m = arg;
+
+	(void)fdpass_flusher_run(ring_names[m->index], -1, NULL);
+	return NULL;
+}
+
+/* Child process: a deadlock ends in the watchdog's exit status. */
+static int child_ring(void *arg)
+{
+	struct ring g = { .n = (int)(intptr_t)arg };
+	struct ring_member m[RING_MAX];
+	pthread_t th[RING_MAX];
+	int i, refused = 0, ok = 0, left = 0;
+
+	default_fatal_signals();
+	arm_watchdog(20, "providers unregistering each other: deadlock\n");
+	pthread_mutex_init(&g.mu, NULL);
+	pthread_cond_init(&g.cv, NULL);
+	for (i = 0; i < g.n; i++) {
+		m[i].ring = &g;
+		m[i].index = i;
+		g.ret[i] = 1;
+		if (fdpass_flusher_register(ring_names[i], ring_provider, &m[i]) != 0)
+			return 10;
+	}
+	for (i = 0; i < g.n; i++)
+		if (pthread_create(&th[i], NULL, ring_thread, &m[i]) != 0)
+			return 11;
+	for (i = 0; i < g.n; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < g.n; i++) {
+		if (g.ret[i] == -EDEADLK)
+			refused++;
+		else if (g.ret[i] == 0)
+			ok++;
+		else
+			fprintf(stderr, "ring of %d: run %d: unregister returned %d\n", g.n, i,
+				g.ret[i]);
+		/* What was refused is still registered, and unregisters now. */
+		if (fdpass_flusher_lookup(ring_names[i], NULL, NULL) == 0) {
+			left++;
+			if (fdpass_flusher_unregister(ring_names[i]) != 0)
+				return 12;
+		}
+	}
+	if (refused != 1 || ok != g.n - 1 || left != 1) {
+		fprintf(stderr, "ring of %d: %d refused, %d succeeded, %d left registered; "
+			"expected 1, %d, 1\n", g.n, refused, ok, left, g.n - 1);
+		return 13;
+	}
+	pthread_cond_destroy(&g.cv);
+	pthread_mutex_destroy(&g.mu);
+	return 0;
+}
+
+static void test_unregister_each_other(void **state)
+{
+	(void)state;
+	tl_wait_child(tl_fork(child_ring, (void *)(intptr_t)2));
+	tl_wait_child(tl_fork(child_ring, (void *)(intptr_t)3));
+	assert_registry_pristine();
+}
+
+/* An unregistration on another thread, to be watched. */
+struct unregistering {
+	pthread_t thread;
+	const char *name;
+	pthread_mutex_t mu;
+	int done;
+	int ret;
+};
+
+static void *unregister_thread(void *arg)
+{
+	struct unregistering *u = arg;
+	int r = fdpass_flusher_unregister(u->name);
+
+	pthread_mutex_lock(&u->mu);
+	u->done = 1;
+	u->ret = r;
+	pthread_mutex_unlock(&u->mu);
+	return NULL;
+}
+
+static int unregistering_done(struct unregistering *u)
+{
+	int done;
+
+	pthread_mutex_lock(&u->mu);
+	done = u->done;
+	pthread_mutex_unlock(&u->mu);
+	return done;
+}
+
+/* Wait (at most 5 s) until name is off the registry: its unregistration began. */
+static int wait_unlisted(const char *name)
+{
+	long long end = tl_now_ms() + 5000;
+
+	while (fdpass_flusher_lookup(name, NULL, NULL) == 0)
+		if (tl_now_ms() > end)
+			return 0;
+		else
+			usleep(1000);
+	return 1;
+}
+
+/* A pin keeps the provider and its context alive across an unregistration. */
+static void test_pin_keeps_context(void **state)
+{
+	struct unregistering u = { .name = "pinned", .mu = PTHREAD_MUTEX_INITIALIZER };
+	fdpass_flusher_ref *ref = NULL, *untouched = (fdpass_flusher_ref *)&u;
+	struct record rec = { .write = "via the pin", .ret = 0 };
+	fdpass_flusher_fn fn = NULL;
+	void *ctx = NULL;
+	int sv[2];
+	char buf[32];
+
+	(void)state;
+	tl_socketpair(SOCK_STREAM, sv);
+	assert_int_equal(fdpass_flusher_pin("pinned", NULL, &fn, &ctx), -EINVAL);
+	assert_int_equal(fdpass_flusher_pin("no-such", &untouched, &fn, &ctx), -ENOENT);
+	assert_int_equal(fdpass_flusher_pin("bad name", &untouched, &fn, &ctx), -EINVAL);
+	assert_ptr_equal(untouched, (fdpass_flusher_ref *)&u);
+	fdpass_flusher_unpin(NULL);
+	/* NULL means "flush", whose context is NULL. */
+	ctx = &u;
+	assert_int_equal(fdpass_flusher_pin(NULL, &ref, &fn, &ctx), 0);
+	assert_non_null(fn);
+	assert_null(ctx);
+	fdpass_flusher_unpin(ref);
+
+	/* Unregistered on another thread while pinned here: it waits for the pin. */
+	assert_int_equal(fdpass_flusher_register("pinned", record_provider, &rec), 0);
+	assert_int_equal(fdpass_flusher_pin("pinned", &ref, &fn, &ctx), 0);
+	assert_ptr_equal(fn, record_provider);
+	assert_ptr_equal(ctx, &rec);
+	assert_int_equal(pthread_create(&u.thread, NULL, unregister_thread, &u), 0);
+	assert_true(wait_unlisted("pinned"));
+	usleep(50 * 1000);
+	assert_false(unregistering_done(&u));
+	assert_int_equal(fn(sv[0], NULL, ctx), 0);
+	assert_int_equal(rec.calls, 1);
+	assert_int_equal(read(sv[1], buf, sizeof(buf)), 11);
+	fdpass_flusher_unpin(ref);
+	assert_int_equal(pthread_join(u.thread, NULL), 0);
+	assert_int_equal(u.ret, 0);
+
+	/* Pinned by this thread: the unregistration does not wait for it. */
+	assert_int_equal(fdpass_flusher_register("pinned", record_provider, &rec), 0);
+	assert_int_equal(fdpass_flusher_pin("pinned", &ref, &fn, &ctx), 0);
+	assert_int_equal(fdpass_flusher_unregister("pinned"), 0);
+	assert_int_equal(fdpass_flusher_lookup("pinned", NULL, NULL), -ENOENT);
+	assert_int_equal(fn(sv[0], NULL, ctx), 0);
+	assert_int_equal(rec.calls, 2);
+	fdpass_flusher_unpin(ref); /* the provider's last use: freed here */
+	close(sv[0]);
+	close(sv[1]);
+	assert_registry_pristine();
+}
+
+/*
+ * A pin counts as held by the thread that took it: this thread pins X and
+ * unregisters Y, whose run on another thread unregisters X. That closes a
+ * cycle, refused with -EDEADLK in the run; the first unregistration ends.
+ */
+struct pin_cycle {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int entered;    /* the run of "cycle-y" began */
+	int unregister; /* what it got from unregistering "cycle-x" */
+	int run;        /* what the run returned */
+};
+
+static int cycle_y_provider(int client_fd, const fdpass_response *resp, void *context)
+{
+	struct pin_cycle *c = context;
+
+	(void)client_fd;
+	(void)resp;
+	pthread_mutex_lock(&c->mu);
+	c->entered = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	/* Off the list: the other thread is waiting for this run. */
+	if (!wait_unlisted("cycle-y"))
+		return -ETIME;
+	c->unregister = fdpass_flusher_unregister("cycle-x");
+	return 0;
+}
+
+static void *run_cycle_y(void *arg)
+{
+	struct pin_cycle *c = arg;
+
+	c->run = fdpass_flusher_run("cycle-y", -1, NULL);
+	return NULL;
+}
+
+static int child_pin_cycle(void *arg)
+{
+	struct pin_cycle c = { .unregister = 1, .run = 1 };
+	fdpass_flusher_ref *ref;
+	pthread_t th;
+	int r;
+
+	(void)arg;
+	default_fatal_signals();
+	arm_watchdog(20, "a pin and two unregistrations: deadlock\n");
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	if (fdpass_flusher_register("cycle-x", other_provider, NULL) ||
+	    fdpass_flusher_register("cycle-y", cycle_y_provider, &c) ||
+	    fdpass_flusher_pin("cycle-x", &ref, NULL, NULL))
+		return 10;
+	if (pthread_create(&th, NULL, run_cycle_y, &c))
+		return 11;
+	pthread_mutex_lock(&c.mu);
+	while (!c.entered)
+		pthread_cond_wait(&c.cv, &c.mu);
+	pthread_mutex_unlock(&c.mu);
+	r = fdpass_flusher_unregister("cycle-y");
+	pthread_join(th, NULL);
+	if (r != 0 || c.unregister != -EDEADLK || c.run != 0) {
+		fprintf(stderr, "unregister(y) %d, unregister(x) in the run %d, run %d\n", r,
+			c.unregister, c.run);
+		return 12;
+	}
+	/* Refused: still registered, and unregisters once unpinned. */
+	fdpass_flusher_unpin(ref);
+	if (fdpass_flusher_unregister("cycle-x"))
+		return 13;
+	pthread_cond_destroy(&c.cv);
+	pthread_mutex_destroy(&c.mu);
+	return 0;
+}
+
+static void test_pin_counts_in_deadlock_check(void **state)
+{
+	(void)state;
+	tl_wait_child(tl_fork(child_pin_cycle, NULL));
+	assert_registry_pristine();
+}
+
+/* Read what fd holds now (nobody writes meanwhile): it must be data[0..). */
+static size_t drain_pattern(int fd, size_t offset)
+{
+	unsigned char buf[65536];
+	size_t got = 0, i;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 0) != 1)
+			return got;
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		assert_true(n > 0);
+		for (i = 0; i < (size_t)n; i++)
+			if (buf[i] != pattern_byte(offset + got + i))
+				fail_msg("byte %zu differs", offset + got + i);
+		got += (size_t)n;
+	}
+}
+
+/* fdpass_write_all2 tells exactly how much went, on success and on failure. */
+static void test_write_all2_counts(void **state)
+{
+	unsigned char *data = make_pattern(BIG);
+	size_t written = 7, total;
+	long long t0;
+	int sv[2], p[2];
+
+	(void)state;
+	tl_socketpair(SOCK_STREAM, sv);
+	assert_int_equal(fdpass_write_all2(sv[0], NULL, 1, 100, &written), -EINVAL);
+	assert_int_equal(written, 0);
+	assert_int_equal(fdpass_write_all2(sv[0], data, 100, 100, &written), 0);
+	assert_int_equal(written, 100);
+	assert_int_equal(fdpass_write_all2(sv[0], data + 100, 100, 100, NULL), 0);
+	assert_int_equal(drain_pattern(sv[1], 0), 200);
+
+	/* Nobody reads. Timeout 0: what fits, then -EAGAIN, at once. */
+	t0 = tl_now_ms();
+	assert_int_equal(fdpass_write_all2(sv[0], data, BIG, 0, &written), -EAGAIN);
+	assert_true(tl_now_ms() - t0 < 1000);
+	assert_true(written > 0 && written < BIG);
+	assert_int_equal(drain_pattern(sv[1], 0), written);
+	/* A positive deadline: -ETIMEDOUT, and again the count is exact. */
+	assert_int_equal(fdpass_write_all2(sv[0], data, BIG, 100, &written), -ETIMEDOUT);
+	assert_true(written > 0 && written < BIG);
+	total = drain_pattern(sv[1], 0);
+	assert_int_equal(total, written);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* A pipe, blocking or not: timeout 0 fills it, in more than one piece. */
+	tl_pipe(p);
+	assert_int_equal(fdpass_write_all2(p[1], data, BIG, 0, &written), -EAGAIN);
+	assert_true(written > PIPE_BUF && written < BIG);
+	assert_int_equal(drain_pattern(p[0], 0), written);
+	set_nonblock(p[1]);
+	assert_int_equal(fdpass_write_all2(p[1], data, BIG, 0, &written), -EAGAIN);
+	assert_true(written > PIPE_BUF && written < BIG);
+	assert_int_equal(drain_pattern(p[0], 0), written);
+	/* The reader goes: -EPIPE, no SIGPIPE, nothing written. */
+	close(p[0]);
+	assert_int_equal(fdpass_write_all2(p[1], data, 10, 100, &written), -EPIPE);
+	assert_int_equal(written, 0);
+	close(p[1]);
+	free(data);
+}
+
+/* The released call at timeout 0 on a pipe: as much as fits, as on a socket. */
+static void test_write_all_timeout_zero_fills_pipe(void **state)
+{
+	unsigned char *data = make_pattern(BIG);
+	int p[2];
+
+	(void)state;
+	tl_pipe(p);
+	assert_int_equal(fdpass_write_all(p[1], data, BIG, 0), -ETIMEDOUT);
+	assert_true(drain_pattern(p[0], 0) > PIPE_BUF);
+	close(p[0]);
+	close(p[1]);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2667,6 +3074,13 @@ int main(void)
 		TL_TEST(test_write_all_timeout_zero),
 		/* 7. a client that goes away */
 		TL_TEST(test_flush_client_disconnects),
+		/* 8. results, unregistering from runs, pins */
+		TL_TEST(test_provider_positive_return),
+		TL_TEST(test_unregister_each_other),
+		TL_TEST(test_pin_keeps_context),
+		TL_TEST(test_pin_counts_in_deadlock_check),
+		TL_TEST(test_write_all2_counts),
+		TL_TEST(test_write_all_timeout_zero_fills_pipe),
 	};
 
 	/* CMOCKA_TEST_FILTER=test_threads_stress (a glob) runs only those. */

@@ -587,21 +587,27 @@ static void test_handoff_stale_socket(void **state)
 	close(client);
 }
 
-static void test_handoff_wrong_socket_type(void **state)
+/* A packet listener at where: fdpass_handoff says -EPROTOTYPE before any flush. */
+static void assert_packet_listener_refused(const char *where)
 {
-	char path[300];
-	int client, front, lfd;
+	int client, front, lfd = fdpass_listen(where, -1, FDPASS_SEQPACKET | FDPASS_NONBLOCK);
 
-	/* A packet listener: the stream connect is refused before any flush. */
-	tl_path_in(path, sizeof(path), state, "packet.sock");
-	lfd = fdpass_listen(path, -1, FDPASS_SEQPACKET | FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
 	tl_tcp_pair(&client, &front);
-	assert_int_equal(fdpass_handoff(path, front, NULL, NULL, 1000), -EPROTOTYPE);
+	assert_int_equal(fdpass_handoff(where, front, NULL, NULL, 1000), -EPROTOTYPE);
 	assert_no_connection(lfd);
 	assert_caller_can_answer(front, client);
 	close(client);
 	close(lfd);
+}
+
+static void test_handoff_wrong_socket_type(void **state)
+{
+	char path[300];
+
+	/* A packet listener: the stream connect is refused before any flush. */
+	tl_path_in(path, sizeof(path), state, "packet.sock");
+	assert_packet_listener_refused(path);
 }
 
 static void test_handoff_backlog_full(void **state)
@@ -845,6 +851,27 @@ static int kill_backend_flusher(int client_fd, const fdpass_response *resp, void
 	return 0;
 }
 
+/*
+ * A backend child that accepts and waits to be killed, and the provider
+ * name that flushes and then kills it. ready[0] and accepted[0] stay open
+ * for the caller to close.
+ */
+static void start_dying_backend(const char *path, struct dying_job *job, struct killer *k,
+				int ready[2], int accepted[2], const char *provider)
+{
+	tl_pipe(ready);
+	tl_pipe(accepted);
+	job->path = path;
+	job->ready_w = ready[1];
+	job->accepted_w = accepted[1];
+	k->pid = tl_fork(accept_and_wait_child, job);
+	k->accepted_r = accepted[0];
+	close(ready[1]);
+	close(accepted[1]);
+	assert_int_equal(tl_get_byte(ready[0], 5000), 0);
+	assert_int_equal(fdpass_flusher_register(provider, kill_backend_flusher, k), 0);
+}
+
 static void test_handoff_backend_dies_before_send(void **state)
 {
 	char path[300], out[1024];
@@ -853,18 +880,7 @@ static void test_handoff_backend_dies_before_send(void **state)
 	int ready[2], accepted[2], client, front;
 
 	tl_path_in(path, sizeof(path), state, "dying.sock");
-	tl_pipe(ready);
-	tl_pipe(accepted);
-	job.path = path;
-	job.ready_w = ready[1];
-	job.accepted_w = accepted[1];
-	k.pid = tl_fork(accept_and_wait_child, &job);
-	k.accepted_r = accepted[0];
-	close(ready[1]);
-	close(accepted[1]);
-	assert_int_equal(tl_get_byte(ready[0], 5000), 0);
-	assert_int_equal(fdpass_flusher_register("test-kill-backend", kill_backend_flusher, &k),
-			 0);
+	start_dying_backend(path, &job, &k, ready, accepted, "test-kill-backend");
 
 	tl_tcp_pair(&client, &front);
 	assert_int_equal(fdpass_handoff(path, front, "test-kill-backend", NULL, 2000),
@@ -1811,6 +1827,501 @@ static void test_backend_drop_shared_connection(void **state)
 	close(go[1]);
 }
 
+/* ---- provider results, packet backends -------------------------------- */
+
+/*
+ * A provider that returns a positive count, as write(2) does, has succeeded:
+ * the hand-off goes on and the backend gets the client.
+ */
+static void test_handoff_positive_provider_result(void **state)
+{
+	struct banner bn = { .text = "positive", .result = 42 };
+	char path[300], out[2048], expect[512];
+
+	tl_path_in(path, sizeof(path), state, "backend.sock");
+	assert_int_equal(fdpass_flusher_register("test-positive", banner_flusher, &bn), 0);
+	handoff_end_to_end(path, path, "test-positive", NULL, backend_body, out, sizeof(out));
+	snprintf(expect, sizeof(expect), "HTTP/1.0 200 OK\r\nX-Banner: %s\r\n\r\n%s", bn.text,
+		 backend_body);
+	assert_string_equal(out, expect);
+	assert_int_equal(bn.calls, 1);
+	assert_int_equal(fdpass_flusher_unregister("test-positive"), 0);
+}
+
+/* A packet listener under an abstract name: -EPROTOTYPE as for a path. */
+static void test_handoff_abstract_packet_listener(void **state)
+{
+	char name[128];
+
+	(void)state;
+	abstract_name(name, sizeof(name), "packet");
+	assert_packet_listener_refused(name);
+}
+
+/* ---- fdpass_handoff2 --------------------------------------------------- */
+
+/* The backend's end of a hand-off: exactly the client's socket, then the end. */
+static void assert_got_client(int lfd, int front, int with_meta)
+{
+	int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), fd = -1;
+	fdpass_meta *m = NULL;
+	size_t n = 1;
+
+	assert_true(conn >= 0);
+	assert_true(tl_wait_fd(conn, POLLIN, 2000) > 0);
+	assert_int_equal(fdpass_recv_meta(conn, &fd, &n, &m, 0, 0, 2000), 1);
+	assert_int_equal(n, 1);
+	assert_true(tl_same_file(fd, front));
+	if (with_meta)
+		assert_string_equal(fdpass_meta_find(m, "route"), "/seq/");
+	else
+		assert_null(m);
+	fdpass_meta_free(m);
+	close(fd);
+	assert_int_equal(fdpass_recv_meta(conn, &fd, &n, &m, 0, 0, 2000), 0);
+	close(conn);
+}
+
+/* A SOCK_SEQPACKET backend, under a path and an abstract name. */
+static void test_handoff2_seqpacket(void **state)
+{
+	char path[300], name[128];
+	const char *where[2];
+	fdpass_meta *meta;
+	unsigned res = 77;
+	int i;
+
+	tl_path_in(path, sizeof(path), state, "packet.sock");
+	abstract_name(name, sizeof(name), "packet2");
+	where[0] = path;
+	where[1] = name;
+	assert_int_equal(fdpass_meta_new(&meta), 0);
+	assert_int_equal(fdpass_meta_add_pair(meta, "route", "/seq/"), 0);
+	for (i = 0; i < 2; i++) {
+		int client, front, lfd, slfd;
+
+		lfd = fdpass_listen(where[i], -1, FDPASS_SEQPACKET | FDPASS_NONBLOCK);
+		assert_true(lfd >= 0);
+		tl_tcp_pair(&client, &front);
+		assert_int_equal(fdpass_handoff2(where[i], front, "none", NULL, NULL,
+						 FDPASS_SEQPACKET, 1000, &res), 0);
+		assert_int_equal(res, 0);
+		assert_got_client(lfd, front, 0);
+		assert_int_equal(fdpass_handoff2(where[i], front, "none", NULL, meta,
+						 FDPASS_SEQPACKET, 1000, &res), 0);
+		assert_got_client(lfd, front, 1);
+
+		/* Without the flag: -EPROTOTYPE, before anything is written. */
+		assert_int_equal(fdpass_handoff2(where[i], front, NULL, NULL, NULL, 0, 1000, &res),
+				 -EPROTOTYPE);
+		assert_int_equal(res, FDPASS_HANDOFF_FAILED_BACKEND);
+		assert_no_connection(lfd);
+		close(lfd);
+
+		/* The flag against a stream backend: the same. */
+		slfd = fdpass_listen(where[i], -1, FDPASS_NONBLOCK);
+		assert_true(slfd >= 0);
+		assert_int_equal(fdpass_handoff2(where[i], front, NULL, NULL, NULL,
+						 FDPASS_SEQPACKET, 1000, &res), -EPROTOTYPE);
+		assert_int_equal(res, FDPASS_HANDOFF_FAILED_BACKEND);
+		assert_no_connection(slfd);
+		assert_caller_can_answer(front, client);
+		close(client);
+		close(slfd);
+		unlink(path);
+	}
+	fdpass_meta_free(meta);
+}
+
+/* A flusher that fails with -EIO after writing part of a head. */
+static int eio_flusher(int client_fd, const fdpass_response *resp, void *context)
+{
+	(void)resp;
+	(void)context;
+	(void)fdpass_write_all(client_fd, "HTTP/1.1 200 OK\r\n", 17, 1000);
+	return -EIO;
+}
+
+/* Which side failed, and whether the client may have bytes. */
+static void test_handoff2_results(void **state)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	char path[300], absent[300], out[1024];
+	struct killer k = { .status = 0 };
+	int client, front, lfd, conn, ready[2], accepted[2], err;
+	socklen_t len = sizeof(err);
+	struct dying_job job;
+	unsigned res;
+
+	tl_path_in(path, sizeof(path), state, "backend.sock");
+	tl_path_in(absent, sizeof(absent), state, "absent.sock");
+	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
+	assert_true(lfd >= 0);
+	tl_tcp_pair(&client, &front);
+
+	/* Before either side: no bit. result may be NULL. */
+	res = 77;
+	assert_int_equal(fdpass_handoff2(NULL, front, NULL, NULL, NULL, 0, 1000, &res), -EINVAL);
+	assert_int_equal(res, 0);
+	res = 77;
+	assert_int_equal(fdpass_handoff2(path, front, NULL, NULL, NULL, FDPASS_NONBLOCK, 1000,
+					 &res), -EINVAL);
+	assert_int_equal(res, 0);
+	res = 77;
+	assert_int_equal(fdpass_handoff2(path, front, "no-such", NULL, NULL, 0, 1000, &res),
+			 -ESRCH);
+	assert_int_equal(res, 0);
+	assert_int_equal(fdpass_handoff2(path, -1, NULL, NULL, NULL, 0, 1000, NULL), -EINVAL);
+	assert_no_connection(lfd);
+
+	/* The backend cannot be reached: its side, nothing written. */
+	assert_int_equal(fdpass_handoff2(absent, front, NULL, NULL, NULL, 0, 1000, &res),
+			 -ENOENT);
+	assert_int_equal(res, FDPASS_HANDOFF_FAILED_BACKEND);
+
+	/* "none" succeeds without writing; "flush" writes. */
+	assert_int_equal(fdpass_handoff2(path, front, "none", NULL, NULL, 0, 1000, &res), 0);
+	assert_int_equal(res, 0);
+	assert_got_client(lfd, front, 0);
+	assert_nothing_to_read(client);
+	assert_int_equal(fdpass_handoff2(path, front, NULL, NULL, NULL, 0, 1000, &res), 0);
+	assert_int_equal(res, FDPASS_HANDOFF_CLIENT_WRITTEN);
+	assert_got_client(lfd, front, 0);
+	close(front);
+	tl_read_to_eof(client, out, sizeof(out), 2000);
+	assert_flushed(out, "HTTP/1.1 200 OK\r\n", "", "");
+	close(client);
+
+	/* A provider's own error comes back as it is, on the client's side. */
+	assert_int_equal(fdpass_flusher_register("test-eio", eio_flusher, NULL), 0);
+	tl_tcp_pair(&client, &front);
+	assert_int_equal(fdpass_handoff2(path, front, "test-eio", NULL, NULL, 0, 1000, &res),
+			 -EIO);
+	assert_int_equal(res, FDPASS_HANDOFF_FAILED_CLIENT | FDPASS_HANDOFF_CLIENT_WRITTEN);
+	conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(conn >= 0);
+	assert_ends_without_fd(conn);
+	close(conn);
+	close(front);
+	close(client);
+	assert_int_equal(fdpass_flusher_unregister("test-eio"), 0);
+
+	/* The client reset its connection: "flush" wrote nothing, and says so. */
+	tl_tcp_pair(&client, &front);
+	assert_int_equal(setsockopt(client, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(client);
+	assert_true(tl_wait_fd(front, POLLIN, 2000) > 0);
+	assert_int_equal(getsockopt(front, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+	err = fdpass_handoff2(path, front, NULL, NULL, NULL, 0, 1000, &res);
+	assert_true(err == -EPIPE || err == -ECONNRESET);
+	assert_int_equal(res, FDPASS_HANDOFF_FAILED_CLIENT);
+	close(front);
+	close(lfd);
+
+	/* The backend dies after the flush: its side, and the client has the head. */
+	unlink(path);
+	start_dying_backend(path, &job, &k, ready, accepted, "test-kill-backend2");
+	tl_tcp_pair(&client, &front);
+	err = fdpass_handoff2(path, front, "test-kill-backend2", NULL, NULL, 0, 2000, &res);
+	assert_true(err == -EPIPE || err == -ECONNRESET);
+	assert_int_equal(res, FDPASS_HANDOFF_FAILED_BACKEND | FDPASS_HANDOFF_CLIENT_WRITTEN);
+	assert_true(k.flushed);
+	close(front);
+	tl_read_to_eof(client, out, sizeof(out), 2000);
+	assert_flushed(out, "HTTP/1.1 200 OK\r\n", "", "");
+	close(client);
+	assert_int_equal(fdpass_flusher_unregister("test-kill-backend2"), 0);
+	close(ready[0]);
+	close(accepted[0]);
+}
+
+/*
+ * A listener whose backlog of 0 is full (filled by our own connections,
+ * returned in queued[]); non-blocking, at path.
+ */
+static int full_listener(const char *path, int queued[8], int *nq)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	assert_true(lfd >= 0);
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	for (*nq = 0;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+		assert_true(fd >= 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			assert_int_equal(errno, EAGAIN);
+			close(fd);
+			return lfd;
+		}
+		assert_true(*nq < 8);
+		queued[(*nq)++] = fd;
+	}
+}
+
+static void drop_full_listener(int lfd, int queued[8], int nq)
+{
+	int c;
+
+	while ((c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		close(c);
+	while (nq > 0)
+		close(queued[--nq]);
+	close(lfd);
+}
+
+/* Child: after ms, accept one connection of the listener (freeing a slot). */
+struct late_accept {
+	int lfd;
+	int ms;
+};
+
+static int late_accept_child(void *arg)
+{
+	struct late_accept *la = arg;
+	int c;
+
+	usleep((useconds_t)la->ms * 1000);
+	c = accept4(la->lfd, NULL, NULL, SOCK_CLOEXEC);
+	return c >= 0 ? 0 : 10;
+}
+
+/* What a provider saw: when it began, and fdpass_flusher_timeout() then. */
+struct timing {
+	int64_t entered_ms;
+	int timeout_seen;
+	int nested_seen;
+	const char *then_run; /* a provider to run inside, or NULL */
+};
+
+static int timing_flusher(int client_fd, const fdpass_response *resp, void *context)
+{
+	struct timing *t = context;
+
+	t->entered_ms = tl_now_ms();
+	t->timeout_seen = fdpass_flusher_timeout();
+	return t->then_run ? fdpass_flusher_run(t->then_run, client_fd, resp) : 0;
+}
+
+static int nested_timing_flusher(int client_fd, const fdpass_response *resp, void *context)
+{
+	struct timing *t = context;
+
+	(void)client_fd;
+	(void)resp;
+	t->nested_seen = fdpass_flusher_timeout();
+	return 0;
+}
+
+/*
+ * One deadline for the whole call: the connection waits for a slot in a
+ * full backlog, the flusher gets what is left of the deadline (here it
+ * runs "flush" with a 4 MiB body to a client that never reads), and the
+ * call ends about when the deadline passes, not 10 s later.
+ */
+static void test_handoff2_one_deadline(void **state)
+{
+	struct timing t = { .then_run = "flush" };
+	struct late_accept la = { .ms = 300 };
+	const size_t body_len = 4 * 1024 * 1024;
+	int queued[8], nq, client, front, r;
+	fdpass_response *resp;
+	int64_t t0, elapsed;
+	char path[300], *body;
+	unsigned res;
+	pid_t pid;
+
+	tl_path_in(path, sizeof(path), state, "full.sock");
+	la.lfd = full_listener(path, queued, &nq);
+	body = calloc(1, body_len);
+	assert_non_null(body);
+	assert_int_equal(fdpass_response_new(&resp, 200), 0);
+	assert_int_equal(fdpass_response_set_body(resp, body, body_len), 0);
+	free(body);
+	assert_int_equal(fdpass_flusher_register("test-timing", timing_flusher, &t), 0);
+	tl_tcp_pair(&client, &front);
+
+	pid = tl_fork(late_accept_child, &la);
+	t0 = tl_now_ms();
+	r = fdpass_handoff2(path, front, "test-timing", resp, NULL, 0, 1000, &res);
+	elapsed = tl_now_ms() - t0;
+	tl_wait_child(pid);
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_int_equal(res, FDPASS_HANDOFF_FAILED_CLIENT | FDPASS_HANDOFF_CLIENT_WRITTEN);
+	/*
+	 * The connection waited for the slot, and that time was not given
+	 * again (the call's own clock starts a little after t0: the slack).
+	 */
+	assert_true(t.entered_ms - t0 >= 250);
+	assert_true(t.timeout_seen > 0);
+	assert_true(t.timeout_seen <= 1000 - (t.entered_ms - t0) + 100);
+	assert_true(elapsed >= 995);
+	assert_true(elapsed < FDPASS_FLUSH_TIMEOUT_MS / 2);
+
+	close(front);
+	close(client);
+	drop_full_listener(la.lfd, queued, nq);
+	fdpass_response_free(resp);
+	assert_int_equal(fdpass_flusher_unregister("test-timing"), 0);
+}
+
+/* What fdpass_flusher_timeout() says where. */
+static void test_flusher_timeout_values(void **state)
+{
+	struct timing t = { .then_run = "test-nested" };
+	char path[300];
+	int client, front, lfd, c;
+	unsigned res;
+
+	tl_path_in(path, sizeof(path), state, "backend.sock");
+	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
+	assert_true(lfd >= 0);
+	assert_int_equal(fdpass_flusher_register("test-timing", timing_flusher, &t), 0);
+	assert_int_equal(fdpass_flusher_register("test-nested", nested_timing_flusher, &t), 0);
+	tl_tcp_pair(&client, &front);
+
+	assert_int_equal(fdpass_flusher_timeout(), FDPASS_FLUSH_TIMEOUT_MS);
+	assert_int_equal(fdpass_flusher_run("test-timing", front, NULL), 0);
+	assert_int_equal(t.timeout_seen, FDPASS_FLUSH_TIMEOUT_MS);
+	assert_int_equal(t.nested_seen, FDPASS_FLUSH_TIMEOUT_MS);
+
+	assert_int_equal(fdpass_handoff(path, front, "test-timing", NULL, 5000), 0);
+	assert_int_equal(t.timeout_seen, FDPASS_FLUSH_TIMEOUT_MS);
+	assert_int_equal(t.nested_seen, FDPASS_FLUSH_TIMEOUT_MS);
+
+	assert_int_equal(fdpass_handoff2(path, front, "test-timing", NULL, NULL, 0, 5000, &res),
+			 0);
+	assert_in_range(t.timeout_seen, 1, 5000);
+	assert_in_range(t.nested_seen, 1, t.timeout_seen);
+	assert_int_equal(fdpass_handoff2(path, front, "test-timing", NULL, NULL, 0, -1, &res), 0);
+	assert_int_equal(t.timeout_seen, -1);
+	assert_int_equal(t.nested_seen, -1);
+	assert_int_equal(fdpass_handoff2(path, front, "test-timing", NULL, NULL, 0, 0, &res), 0);
+	assert_int_equal(t.timeout_seen, 0);
+	assert_int_equal(t.nested_seen, 0);
+	assert_int_equal(fdpass_flusher_timeout(), FDPASS_FLUSH_TIMEOUT_MS);
+
+	while ((c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		int fd = -1;
+
+		assert_int_equal(fdpass_recv(c, &fd), 1);
+		close(fd);
+		close(c);
+	}
+	close(front);
+	close(client);
+	close(lfd);
+	assert_int_equal(fdpass_flusher_unregister("test-nested"), 0);
+	assert_int_equal(fdpass_flusher_unregister("test-timing"), 0);
+}
+
+/* A stream socket whose send buffer is full; the other end is *peer. */
+static int full_socket(int *peer)
+{
+	int sv[2], size = 4096;
+	char buf[4096];
+
+	tl_socketpair(SOCK_STREAM, sv);
+	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)), 0);
+	memset(buf, 'f', sizeof(buf));
+	while (send(sv[0], buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	assert_int_equal(errno, EAGAIN);
+	*peer = sv[1];
+	return sv[0];
+}
+
+/*
+ * The library's one rule: timeout 0 where a call would have to wait is
+ * -EAGAIN, and -ETIMEDOUT is a positive deadline that passed; the two
+ * released exceptions say -ETIMEDOUT for both.
+ */
+static void test_timeout_zero_rule(void **state)
+{
+	int peer, sock = full_socket(&peer), fd = tl_tagged_fd("x"), queued[8], nq, lfd;
+	int client, front, got[1], sv[2];
+	char path[300], buf[1024];
+	fdpass_backend *b;
+	fdpass_meta *meta;
+	size_t n, written;
+	unsigned res;
+
+	assert_int_equal(fdpass_meta_new(&meta), 0);
+	memset(buf, 'm', sizeof(buf));
+
+	/* Sending to a full socket. */
+	assert_int_equal(fdpass_send_fds(sock, &fd, 1, "x", 1, 0, 0), -EAGAIN);
+	assert_int_equal(fdpass_send_fds(sock, &fd, 1, "x", 1, FDPASS_NONBLOCK, -1), -EAGAIN);
+	assert_int_equal(fdpass_send_fds(sock, &fd, 1, "x", 1, 0, 30), -ETIMEDOUT);
+	assert_int_equal(fdpass_send_meta(sock, &fd, 1, meta, 0, 0), -EAGAIN);
+	assert_int_equal(fdpass_send_meta(sock, &fd, 1, meta, 0, 30), -ETIMEDOUT);
+	assert_int_equal(fdpass_write_all2(sock, buf, sizeof(buf), 0, &written), -EAGAIN);
+	assert_int_equal(fdpass_write_all2(sock, buf, sizeof(buf), 30, &written), -ETIMEDOUT);
+	assert_int_equal(fdpass_write_all(sock, buf, sizeof(buf), 0), -ETIMEDOUT);
+	assert_int_equal(fdpass_write_all(sock, buf, sizeof(buf), 30), -ETIMEDOUT);
+	close(sock);
+	close(peer);
+
+	/* Receiving from an empty one. */
+	tl_socketpair(SOCK_STREAM, sv);
+	sock = sv[0];
+	peer = sv[1];
+	n = 1;
+	assert_int_equal(fdpass_recv_fds(sock, got, &n, buf, 1, 0, 0), -EAGAIN);
+	n = 1;
+	assert_int_equal(fdpass_recv_fds(sock, got, &n, buf, 1, 0, 30), -ETIMEDOUT);
+	fdpass_meta_free(meta);
+	n = 1;
+	assert_int_equal(fdpass_recv_meta(sock, got, &n, &meta, 0, 0, 0), -EAGAIN);
+	n = 1;
+	assert_int_equal(fdpass_recv_meta(sock, got, &n, &meta, 0, 0, 30), -ETIMEDOUT);
+	close(sock);
+	close(peer);
+	close(fd);
+
+	/* Connecting to a full backlog, and the hand-offs. */
+	tl_path_in(path, sizeof(path), state, "full.sock");
+	lfd = full_listener(path, queued, &nq);
+	tl_tcp_pair(&client, &front);
+	assert_int_equal(fdpass_connect(path, 0, 0), -EAGAIN);
+	assert_int_equal(fdpass_connect(path, 0, 30), -ETIMEDOUT);
+	assert_int_equal(fdpass_handoff2(path, front, NULL, NULL, NULL, 0, 0, &res), -EAGAIN);
+	assert_int_equal(res, FDPASS_HANDOFF_FAILED_BACKEND);
+	assert_int_equal(fdpass_handoff2(path, front, NULL, NULL, NULL, 0, 30, &res), -ETIMEDOUT);
+	assert_int_equal(res, FDPASS_HANDOFF_FAILED_BACKEND);
+	assert_int_equal(fdpass_handoff(path, front, NULL, NULL, 0), -ETIMEDOUT);
+	assert_int_equal(fdpass_handoff(path, front, NULL, NULL, 30), -ETIMEDOUT);
+	assert_caller_can_answer(front, client);
+	close(client);
+	drop_full_listener(lfd, queued, nq);
+	unlink(path);
+
+	/* A backend with nothing to hand out. */
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	assert_int_equal(fdpass_backend_recv(b, &fd, 0), -EAGAIN);
+	assert_int_equal(fdpass_backend_recv(b, &fd, 30), -ETIMEDOUT);
+	fdpass_backend_free(b);
+}
+
+/* A NULL backend still sets the outputs, as documented: -1 and NULL. */
+static void test_backend_null_sets_outputs(void **state)
+{
+	fdpass_meta *meta = (fdpass_meta *)&meta;
+	int fd = 7;
+
+	(void)state;
+	assert_int_equal(fdpass_backend_recv(NULL, &fd, 0), -EINVAL);
+	assert_int_equal(fd, -1);
+	fd = 7;
+	assert_int_equal(fdpass_backend_recv_meta(NULL, &fd, &meta, 0), -EINVAL);
+	assert_int_equal(fd, -1);
+	assert_null(meta);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1849,9 +2360,20 @@ int main(void)
 		TL_DIR_TEST(test_backend_allow_uid_other_user),
 		TL_DIR_TEST(test_backend_httpd_bytes),
 		TL_DIR_TEST(test_backend_drop_shared_connection),
+		TL_DIR_TEST(test_handoff_positive_provider_result),
+		TL_DIR_TEST(test_handoff_abstract_packet_listener),
+		TL_DIR_TEST(test_handoff2_seqpacket),
+		TL_DIR_TEST(test_handoff2_results),
+		TL_DIR_TEST(test_handoff2_one_deadline),
+		TL_DIR_TEST(test_flusher_timeout_values),
+		TL_DIR_TEST(test_timeout_zero_rule),
+		TL_DIR_TEST(test_backend_null_sets_outputs),
 	};
 
 	/* A raised SIGPIPE must end the program, so that it is seen. */
 	signal(SIGPIPE, SIG_DFL);
+	/* CMOCKA_TEST_FILTER=test_handoff_* (a glob) runs only those. */
+	if (getenv("CMOCKA_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 /* fdpass_connect, fdpass_listen and fdpass_peercred on real sockets. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,7 +222,7 @@ static void test_listen_replaces_stale_never_live(void **state)
 {
 	char path[300], plain[300];
 	struct stat st;
-	int lfd, lfd2, fd, i;
+	int lfd, lfd2, fd;
 
 	tl_path_in(path, sizeof(path), state, "l.sock");
 	lfd = fdpass_listen(path, -1, 0);
@@ -229,18 +230,8 @@ static void test_listen_replaces_stale_never_live(void **state)
 	/* Live: refused, and the listener keeps working. */
 	assert_int_equal(fdpass_listen(path, -1, 0), -EADDRINUSE);
 	assert_int_equal(fdpass_listen(path, -1, FDPASS_SEQPACKET), -EADDRINUSE);
-	/*
-	 * The stream probe cost the listener a connection, closed at once;
-	 * the packet probe was refused with EPROTOTYPE before it queued one.
-	 */
-	for (i = 0; i < 1; i++) {
-		int afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), got = 7;
-
-		assert_true(afd >= 0);
-		assert_int_equal(fdpass_recv(afd, &got), 0);
-		assert_int_equal(got, -1);
-		close(afd);
-	}
+	/* The probes queued no connection on the listener. */
+	assert_int_equal(poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1, 0), 0);
 	fd = fdpass_connect(path, 0, 1000);
 	assert_true(fd >= 0);
 	assert_pair_passes_fds(lfd, fd);

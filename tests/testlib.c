@@ -306,7 +306,8 @@ void tl_rmdir(const char *dir)
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
+		if (unlink(path) < 0 && errno == EISDIR)
+			tl_rmdir(path);
 	}
 	closedir(d);
 	rmdir(dir);

@@ -132,7 +132,7 @@ __attribute__((noreturn)) void tl_check_failed(const char *file, int line, const
 /* Path of a helper program built next to the tests (from the environment). */
 const char *tl_env(const char *name);
 
-/* A fresh temporary directory under $TMPDIR (or /tmp); tl_rmdir removes it. */
+/* A fresh temporary directory under $TMPDIR (or /tmp); tl_rmdir removes it, and all in it. */
 void tl_tmpdir(char *buf, size_t size);
 void tl_rmdir(const char *dir);
 

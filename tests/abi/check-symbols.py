@@ -14,7 +14,9 @@ Usage:
   check-symbols.py --lib libfdpass.so.1 [--soname libfdpass.so.1]
                    [--map lib/libfdpass.map] [--header include/fdpass.h]
                    [--mandir man] [--api-test tests/abi/header-test.c]
-                   [--static libfdpass.a]
+                   [--static libfdpass.a] [--libsrc lib]
+With --libsrc too, the errors that each man page lists in RETURN VALUE and
+ERRORS are compared with those the header lists for its functions.
 With --lib (and --soname) only, it checks an installed library's exports.
 Needs readelf and nm (binutils).
 """
@@ -229,6 +231,90 @@ def parse_header(path):
     return names
 
 
+# ---------------------------------------------------------------- errors
+
+ERR_RE = re.compile(r'-E[A-Z0-9]+\b')
+
+
+def header_blocks(path):
+    """{function: the comment block that documents it}: the last comment
+    before its prototype (one block may document several prototypes)."""
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    blocks, last = {}, ''
+    for m in re.finditer(r'/\*.*?\*/|\bFDPASS_PUBLIC\b[^;]*;', text, flags=re.S):
+        tok = m.group(0)
+        if tok.startswith('/*'):
+            last = tok
+            continue
+        name = re.search(r'(fdpass_\w+)\s*\(', tok)
+        if name:
+            blocks[name.group(1)] = last
+    return blocks
+
+
+def library_errors(srcdir):
+    """The errors to which the library gives a meaning of its own: those
+    that fdpass_strerror() describes itself (the cases of errors.c)."""
+    with open(os.path.join(srcdir, 'errors.c'), encoding='utf-8') as f:
+        text = strip_c_comments(f.read())
+    return {'-' + e for e in re.findall(r'\bcase\s+(E[A-Z0-9]+)\s*:', text)}
+
+
+def man_sections(text, names):
+    """The text of the sections named names (.SH NAME ... up to the next .SH)."""
+    out = []
+    for part in re.split(r'^\.SH\s+', text, flags=re.M)[1:]:
+        title = part.split('\n', 1)[0].strip().strip('"')
+        if title in names:
+            out.append(part)
+    return '\n'.join(out)
+
+
+def check_errors(mandir, header, srcdir, public):
+    """What each man page lists in RETURN VALUE and ERRORS, against what
+    the header's comment lists for the functions of the page:
+    - every error the header names must be in the page;
+    - an error in the page to which the library gives a meaning of its own
+      (fdpass_strerror() describes it) must be in the header, in the
+      comment of one of the page's functions or of a call that comment
+      refers to ("see fdpass_connect()"). Errors that a system call
+      reports and the call passes on may be in the page only.
+    """
+    blocks = header_blocks(header)
+    own = library_errors(srcdir)
+    pages = 0
+    for page in sorted(os.listdir(mandir)):
+        if not re.search(r'\.[37]$', page):
+            continue
+        with open(os.path.join(mandir, page), encoding='utf-8') as f:
+            text = f.read()
+        if re.search(r'^\.so ', text, flags=re.M):
+            continue
+        name = man_sections(text, {'NAME'})
+        funcs = [f for f in re.findall(r'\b(fdpass_\w+)\b', name.split('\\-')[0])
+                 if f in public]
+        if not funcs:
+            continue
+        pages += 1
+        man_errs = {e.replace('\\-', '-') for e in
+                    re.findall(r'\\-E[A-Z0-9]+\b', man_sections(text, {'RETURN VALUE', 'ERRORS'}))}
+        hdr_errs, allowed = set(), set()
+        for f in funcs:
+            block = blocks.get(f, '')
+            hdr_errs |= set(ERR_RE.findall(block))
+            for g in set(re.findall(r'\b(fdpass_\w+)\(\)', block)) | {f}:
+                allowed |= set(ERR_RE.findall(blocks.get(g, '')))
+        for e in sorted(hdr_errs - man_errs):
+            error('man/%s: the header lists %s for %s, but RETURN VALUE and ERRORS do '
+                  'not' % (page, e, ', '.join(funcs)))
+        for e in sorted((man_errs & own) - allowed):
+            error('man/%s: RETURN VALUE or ERRORS lists %s, an error with a meaning '
+                  'of its own in the library, but the header does not list it for %s'
+                  % (page, e, ', '.join(funcs)))
+    return pages
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -240,6 +326,8 @@ def main():
     ap.add_argument('--mandir')
     ap.add_argument('--api-test', help='source that must name every function')
     ap.add_argument('--static', help='the static library')
+    ap.add_argument('--libsrc', help="the library's sources: with --header and "
+                    '--mandir, compare the errors of header and man pages')
     args = ap.parse_args()
 
     exports, lib_nodes = dynamic_exports(args.lib)
@@ -307,6 +395,10 @@ def main():
                 lines.append('%s: %s' % (hints[k], ', '.join(v)))
         error('\n'.join(lines))
 
+    error_pages = 0
+    if args.mandir and args.header and args.libsrc:
+        error_pages = check_errors(args.mandir, args.header, args.libsrc, sources['header'])
+
     if args.mandir:
         stale = sorted(f for f in pages
                        if re.match(r'fdpass_\w+\.3$', f) and f[:-2] not in everything)
@@ -317,9 +409,10 @@ def main():
         for e in errors:
             print('FAIL: ' + e)
         return 1
-    print('ok: %s exports %d functions (%s), soname %s%s' % (
+    print('ok: %s exports %d functions (%s), soname %s%s%s' % (
         args.lib, len(exports), ', '.join(sorted(exports)), args.soname,
-        ''.join('; matches the ' + k for k in sources if k != 'exported')))
+        ''.join('; matches the ' + k for k in sources if k != 'exported'),
+        '; the errors of %d man pages match the header' % error_pages if error_pages else ''))
     return 0
 
 

@@ -59,6 +59,9 @@ typedef char fdpass_meta_max_key_is_255[FDPASS_META_MAX_KEY == 255 ? 1 : -1];
 typedef char fdpass_meta_max_pairs_is_64[FDPASS_META_MAX_PAIRS == 64 ? 1 : -1];
 typedef char fdpass_meta_default_max_is_1mib[FDPASS_META_DEFAULT_MAX == 1048576L ? 1 : -1];
 typedef char fdpass_meta_limit_is_64mib[FDPASS_META_LIMIT == 67108864L ? 1 : -1];
+typedef char fdpass_handoff_failed_backend_is_1[FDPASS_HANDOFF_FAILED_BACKEND == 0x01 ? 1 : -1];
+typedef char fdpass_handoff_failed_client_is_2[FDPASS_HANDOFF_FAILED_CLIENT == 0x02 ? 1 : -1];
+typedef char fdpass_handoff_client_written_is_4[FDPASS_HANDOFF_CLIENT_WRITTEN == 0x04 ? 1 : -1];
 
 struct api {
 	const char *(*version)(void);
@@ -123,6 +126,15 @@ struct api {
 	int (*handoff_meta)(const char *, int, const char *, const struct fdpass_response *,
 	                    const struct fdpass_meta *, int);
 	int (*backend_recv_meta)(struct fdpass_backend *, int *, struct fdpass_meta **, int);
+
+	/* LIBFDPASS_1.2 */
+	int (*write_all2)(int, const void *, size_t, int, size_t *);
+	int (*flusher_timeout)(void);
+	int (*flusher_pin)(const char *, struct fdpass_flusher_ref **,
+	                   int (**)(int, const struct fdpass_response *, void *), void **);
+	void (*flusher_unpin)(struct fdpass_flusher_ref *);
+	int (*handoff2)(const char *, int, const char *, const struct fdpass_response *,
+	                const struct fdpass_meta *, int, int, unsigned *);
 };
 
 static const struct api api = {
@@ -174,6 +186,12 @@ static const struct api api = {
 	fdpass_recv_meta,
 	fdpass_handoff_meta,
 	fdpass_backend_recv_meta,
+
+	fdpass_write_all2,
+	fdpass_flusher_timeout,
+	fdpass_flusher_pin,
+	fdpass_flusher_unpin,
+	fdpass_handoff2,
 };
 
 /* The provider type, through its typedef name as well. */
@@ -220,6 +238,8 @@ int main(void)
 	       api.meta_pair_count == 0 || api.meta_get_pair == 0 ||
 	       api.send_meta == 0 || api.recv_meta == 0 || api.handoff_meta == 0 ||
 	       api.backend_recv_meta == 0 ||
+	       api.write_all2 == 0 || api.flusher_timeout == 0 || api.flusher_pin == 0 ||
+	       api.flusher_unpin == 0 || api.handoff2 == 0 ||
 	       flusher_fn != flusher ||
 	       !same(FDPASS_FLUSHER_DEFAULT, "flush");
 }

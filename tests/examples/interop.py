@@ -37,6 +37,8 @@ import tempfile
 import threading
 import time
 
+import unixdiag
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYRECEIVER = os.path.join(HERE, 'pyreceiver.py')
 DEFAULT_BODY = b'Hello from fdpass-backend\n'
@@ -91,24 +93,9 @@ def short(b, n=200):
 
 # ---------------------------------------------------------------- /proc
 
-def _socket_inodes(pid):
-    inodes = set()
-    try:
-        for fd in os.listdir('/proc/%d/fd' % pid):
-            try:
-                link = os.readlink('/proc/%d/fd/%s' % (pid, fd))
-            except OSError:
-                continue
-            if link.startswith('socket:['):
-                inodes.add(link[8:-1])
-    except OSError:
-        pass
-    return inodes
-
-
 def pid_listens_tcp(pid, port):
     """True if process pid holds a TCP socket listening on port."""
-    mine = _socket_inodes(pid)
+    mine = unixdiag.socket_inodes(pid)
     for table in ('/proc/net/tcp', '/proc/net/tcp6'):
         try:
             with open(table) as f:
@@ -116,7 +103,7 @@ def pid_listens_tcp(pid, port):
                 for line in f:
                     fields = line.split()
                     if fields[3] == '0A' and int(fields[1].rsplit(':', 1)[1], 16) == port \
-                            and fields[9] in mine:
+                            and int(fields[9]) in mine:
                         return True
         except OSError:
             pass
@@ -124,16 +111,8 @@ def pid_listens_tcp(pid, port):
 
 
 def pid_listens_unix(pid, path):
-    """True if process pid holds a unix socket listening at path."""
-    mine = _socket_inodes(pid)
-    with open('/proc/net/unix') as f:
-        next(f)
-        for line in f:
-            fields = line.split(None, 7)
-            if len(fields) == 8 and fields[7].rstrip('\n') == path \
-                    and int(fields[3], 16) & 0x10000 and fields[6] in mine:
-                return True
-    return False
+    """True if process pid holds a unix socket listening on the socket file at path."""
+    return unixdiag.listens(path, pid)
 
 
 def pids_with_arg(text):

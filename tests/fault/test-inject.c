@@ -12,6 +12,7 @@
  * nothing (run under valgrind and ASan for the memory; the fd-leak check of
  * every test for the fds).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -925,39 +926,45 @@ static int write_all_stops(int fd, int reader, enum fi_call call, const void *bu
 	return 1;
 }
 
-static void test_write_all_socket(void **state)
+/* fdpass_write_all, or with v2 fdpass_write_all2 (whose count lands in *written). */
+static int write_all_call(int v2, int fd, const void *buf, size_t len, int t, size_t *written)
+{
+	*written = len; /* fdpass_write_all does not tell: checked for v2 only */
+	return v2 ? fdpass_write_all2(fd, buf, len, t, written) : fdpass_write_all(fd, buf, len, t);
+}
+
+/* Short writes, EINTR, EAGAIN, errors and poll() failing on a socket. */
+static void write_all_socket_faults(int v2, int sv[2], const unsigned char *buf)
 {
 	static const int errs[] = { EPIPE, ECONNRESET, ENOBUFS, EIO };
-	unsigned char *buf = malloc(WRITE_LEN);
-	char why[256];
-	int sv[2], ok;
-	size_t i;
+	const char *site = v2 ? "fdpass_write_all2" : "fdpass_write_all";
+	size_t i, written;
 	pid_t pid;
+	int r;
 
-	(void)state;
-	assert_non_null(buf);
-	tl_fill_pattern(buf, WRITE_LEN);
-	tl_socketpair(SOCK_STREAM, sv);
 	pid = start_reader(sv[1], WRITE_LEN);
-	FI_ARM("fdpass_write_all",
+	FI_ARM(site,
 	       FI_FAIL_EVERY(FI_SEND, 2, 5, EINTR),
 	       FI_FAIL_EVERY(FI_SEND, 3, 7, EAGAIN),
 	       FI_FAIL_NTH(FI_POLL, 2, EINTR),
 	       FI_SHORT_FROM(FI_SEND, 1, 333));
-	assert_int_equal(fdpass_write_all(sv[0], buf, WRITE_LEN, 2000), 0);
+	r = write_all_call(v2, sv[0], buf, WRITE_LEN, 2000, &written);
 	fi_disarm();
+	assert_int_equal(r, 0);
+	assert_int_equal(written, WRITE_LEN);
 	assert_true(fi_hits() > WRITE_LEN / 333);
 	tl_wait_child(pid);
 	tl_assert_nothing_to_read(sv[1]);
 
 	/* No deadline: the same. */
 	pid = start_reader(sv[1], WRITE_LEN);
-	FI_ARM("fdpass_write_all",
+	FI_ARM(site,
 	       FI_FAIL_EVERY(FI_SEND, 2, 5, EINTR),
 	       FI_FAIL_EVERY(FI_SEND, 3, 7, EAGAIN),
 	       FI_SHORT_FROM(FI_SEND, 1, 333));
-	assert_int_equal(fdpass_write_all(sv[0], buf, WRITE_LEN, -1), 0);
+	r = write_all_call(v2, sv[0], buf, WRITE_LEN, -1, &written);
 	fi_disarm();
+	assert_int_equal(r, 0);
 	tl_wait_child(pid);
 
 	for (i = 0; i < ARRAY_SIZE(errs); i++) {
@@ -966,21 +973,39 @@ static void test_write_all_socket(void **state)
 			FI_FAIL_NTH(FI_SEND, 2, errs[i]),
 		};
 
-		fi_arm("fdpass_write_all", rules, ARRAY_SIZE(rules));
-		assert_int_equal(fdpass_write_all(sv[0], buf, WRITE_LEN, 1000), -errs[i]);
+		fi_arm(site, rules, ARRAY_SIZE(rules));
+		r = write_all_call(v2, sv[0], buf, WRITE_LEN, 1000, &written);
 		fi_disarm();
+		assert_int_equal(r, -errs[i]);
+		if (v2)
+			assert_int_equal(written, 100);
 		assert_pattern_arrives(sv[1], 100); /* the part that went out */
 		tl_assert_nothing_to_read(sv[1]);
 	}
 
 	/* poll() failing. */
-	FI_ARM("fdpass_write_all",
+	FI_ARM(site,
 	       FI_FAIL_NTH(FI_SEND, 1, EAGAIN),
 	       FI_FAIL_NTH(FI_POLL, 1, ENOMEM));
-	assert_int_equal(fdpass_write_all(sv[0], buf, WRITE_LEN, 1000), -ENOMEM);
+	r = write_all_call(v2, sv[0], buf, WRITE_LEN, 1000, &written);
 	fi_disarm();
+	assert_int_equal(r, -ENOMEM);
+	if (v2)
+		assert_int_equal(written, 0);
 	tl_assert_nothing_to_read(sv[1]);
+}
 
+static void test_write_all_socket(void **state)
+{
+	unsigned char *buf = malloc(WRITE_LEN);
+	char why[256];
+	int sv[2], ok;
+
+	(void)state;
+	assert_non_null(buf);
+	tl_fill_pattern(buf, WRITE_LEN);
+	tl_socketpair(SOCK_STREAM, sv);
+	write_all_socket_faults(0, sv, buf);
 	ok = write_all_stops(sv[0], sv[1], FI_SEND, buf, why, sizeof(why));
 	free(buf);
 	socketpair_close(sv);
@@ -1170,6 +1195,33 @@ enum outcome {
 	NOT_SENT,     /* -ECONNABORTED before a byte of head: a connection that ends empty */
 };
 
+/* What the client and the backend got; first: the case's first rule. */
+static void assert_outcome(enum outcome outcome, const struct fi_rule *first, int client,
+			   int front, int lfd)
+{
+	switch (outcome) {
+	case SERVED:
+		client_got_head(client);
+		backend_gets(lfd, front, NULL);
+		break;
+	case NOT_STARTED:
+		tl_assert_nothing_to_read(client);
+		no_connection(lfd);
+		break;
+	case NOT_SENT:
+		if (first->action == FI_SHORT)
+			assert_int_equal(read_head(client, (char[64]){ 0 }, 64), 5);
+		else
+			tl_assert_nothing_to_read(client);
+		backend_gets_nothing(lfd);
+		break;
+	case ABORTED:
+		client_got_head(client);
+		backend_gets_nothing(lfd);
+		break;
+	}
+}
+
 static void test_handoff_faults(void **state)
 {
 	static const struct {
@@ -1225,27 +1277,7 @@ static void test_handoff_faults(void **state)
 		assert_int_equal(tl_count_fds(), fds);
 		/* The client's socket stays the caller's, whatever happened. */
 		assert_same_inode(front, &st);
-		switch (cases[c].outcome) {
-		case SERVED:
-			client_got_head(client);
-			backend_gets(lfd, front, NULL);
-			break;
-		case NOT_STARTED:
-			tl_assert_nothing_to_read(client);
-			no_connection(lfd);
-			break;
-		case NOT_SENT:
-			if (cases[c].rules[0].action == FI_SHORT)
-				assert_int_equal(read_head(client, (char[64]){ 0 }, 64), 5);
-			else
-				tl_assert_nothing_to_read(client);
-			backend_gets_nothing(lfd);
-			break;
-		case ABORTED:
-			client_got_head(client);
-			backend_gets_nothing(lfd);
-			break;
-		}
+		assert_outcome(cases[c].outcome, &cases[c].rules[0], client, front, lfd);
 		no_connection(lfd);
 		close(client);
 		close(front);
@@ -1372,62 +1404,235 @@ static void test_connect_faults(void **state)
 	unlink(path);
 }
 
+/* What is at a socket file's path before the call, and what must be there after it. */
+enum before { FRESH, STALE, LIVE };
+enum after {
+	GONE,  /* nothing */
+	OURS,  /* the new listener, with mode 0600 */
+	SAME,  /* the file that was there before */
+	ASIDE, /* nothing: the file that was there is kept in the private directory */
+};
+
+/* A socket file nobody listens on. */
+static void make_stale(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0 && strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+}
+
+/* lfd takes a connection made to path. */
+static void reaches(const char *path, int lfd)
+{
+	int c = fdpass_connect(path, 0, 1000), conn;
+
+	assert_true(c >= 0);
+	conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(conn >= 0);
+	close(conn);
+	close(c);
+}
+
+/* Accept and close what waits on a non-blocking listener (the calls' probes). */
+static void drain(int lfd)
+{
+	int conn;
+
+	while ((conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0)
+		close(conn);
+}
+
+/*
+ * The private directories in the test's directory: their count. With
+ * aside, the path of a file "t" in one of them is stored there; with
+ * remove, they are removed.
+ */
+static int private_dirs(void **state, char *aside, size_t size, int remove)
+{
+	char dir[300], sub[600], t[620];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	tl_path_in(dir, sizeof(dir), state, "");
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, ".fdpass-", 8)) {
+			snprintf(sub, sizeof(sub), "%s%s", dir, e->d_name);
+			snprintf(t, sizeof(t), "%s/t", sub);
+			if (aside && access(t, F_OK) == 0)
+				snprintf(aside, size, "%s", t);
+			if (remove)
+				tl_rmdir(sub);
+			n++;
+		}
+	closedir(d);
+	return n;
+}
+
 static void test_listen_faults(void **state)
 {
 	static const struct {
+		enum before before;
 		struct fi_rule rules[2];
-		int nrules, expect;
+		int nrules, expect; /* expect 1: listening */
+		enum after after;
+		int left;          /* private directories left */
+		int min_ms;
 	} cases[] = {
-		{ { FI_FAIL_NTH(FI_SOCKET, 1, EMFILE) }, 1, -EMFILE },
-		{ { FI_FAIL_NTH(FI_BIND, 1, EACCES) }, 1, -EACCES },
-		{ { FI_FAIL_NTH(FI_LISTEN, 1, ENOBUFS) }, 1, -ENOBUFS },
-		/* A socket file that vanishes between bind and lstat: tried again. */
-		{ { FI_FAIL_N(FI_BIND, 1, 2, EADDRINUSE) }, 1, 0 },
-		{ { FI_FAIL_N(FI_BIND, 1, 3, EADDRINUSE) }, 1, -EADDRINUSE },
+		{ FRESH, { FI_FAIL_NTH(FI_SOCKET, 1, EMFILE) }, 1, -EMFILE, GONE, 0, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_MKDIRAT, 1, EACCES) }, 1, -EACCES, GONE, 0, 0 },
+		/* Names of private directories already taken: others are tried. */
+		{ FRESH, { FI_FAIL_N(FI_MKDIRAT, 1, 2, EEXIST) }, 1, 1, OURS, 0, 0 },
+		{ FRESH, { FI_FAIL_N(FI_MKDIRAT, 1, 8, EEXIST) }, 1, -EADDRINUSE, GONE, 0, 0 },
+		/* Gone before it could be opened: another is made (this one stays). */
+		{ FRESH, { FI_FAIL_NTH(FI_OPENAT, 1, ENOENT) }, 1, 1, OURS, 1, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_OPENAT, 1, EMFILE) }, 1, -EMFILE, GONE, 0, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_BIND, 1, EACCES) }, 1, -EACCES, GONE, 0, 0 },
+		/* The private directory removed by another user before bind(). */
+		{ FRESH, { FI_FAIL_NTH(FI_BIND, 1, ENOENT) }, 1, -EADDRINUSE, GONE, 0, 0 },
+		/* Bound somewhere else than in the private directory. */
+		{ FRESH, { FI_FAIL_NTH(FI_FSTATAT, 1, ENOENT) }, 1, -EADDRINUSE, GONE, 0, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_FCHMODAT, 1, EPERM) }, 1, -EPERM, GONE, 0, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_LISTEN, 1, ENOBUFS) }, 1, -ENOBUFS, GONE, 0, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_RENAMEAT2, 1, ENOSPC) }, 1, -ENOSPC, GONE, 0, 0 },
+		/* A file system without RENAME_NOREPLACE: link() instead. */
+		{ FRESH, { FI_FAIL_NTH(FI_RENAMEAT2, 1, EINVAL) }, 1, 1, OURS, 0, 0 },
+		{ FRESH, { FI_FAIL_NTH(FI_RENAMEAT2, 1, EINVAL), FI_FAIL_NTH(FI_LINKAT, 1, ENOSPC) },
+		  2, -ENOSPC, GONE, 0, 0 },
+		/* A file that is there, then gone when looked at: tried again, three times. */
+		{ FRESH, { FI_FAIL_N(FI_RENAMEAT2, 1, 3, EEXIST) }, 1, 1, OURS, 0, 0 },
+		{ FRESH, { FI_FAIL_N(FI_RENAMEAT2, 1, 4, EEXIST) }, 1, -EADDRINUSE, GONE, 0, 0 },
+		/* The private directory cannot be removed: it stays, the call succeeds. */
+		{ FRESH, { FI_FAIL_NTH(FI_UNLINKAT, 1, EBUSY) }, 1, 1, OURS, 1, 0 },
+
+		{ STALE, { { 0 } }, 0, 1, OURS, 0, 0 },
+		{ STALE, { FI_FAIL_NTH(FI_SOCKET, 2, EMFILE) }, 1, -EMFILE, SAME, 0, 0 },
+		/* No lock (unreadable directory, file system without flock): unserialised. */
+		{ STALE, { FI_FAIL_NTH(FI_OPENAT, 2, EACCES) }, 1, 1, OURS, 0, 0 },
+		{ STALE, { FI_FAIL_NTH(FI_FLOCK, 1, ENOLCK) }, 1, 1, OURS, 0, 0 },
+		/* Another caller holds the lock for a while; or for ever: waited for 1 s. */
+		{ STALE, { FI_FAIL_FOR(FI_FLOCK, 1, EWOULDBLOCK, 300) }, 1, 1, OURS, 0, 300 },
+		{ STALE, { FI_FAIL_FROM(FI_FLOCK, 1, EWOULDBLOCK) }, 1, 1, OURS, 0, 1000 },
+		/* Failures while it is checked, taken, checked again and removed: it is kept. */
+		{ STALE, { FI_FAIL_NTH(FI_FSTATAT, 2, EACCES) }, 1, -EACCES, SAME, 0, 0 },
+		{ STALE, { FI_FAIL_NTH(FI_RENAMEAT, 1, EACCES) }, 1, -EACCES, SAME, 0, 0 },
+		{ STALE, { FI_FAIL_NTH(FI_FSTATAT, 3, EIO) }, 1, -EIO, SAME, 0, 0 },
+		{ STALE, { FI_FAIL_NTH(FI_UNLINKAT, 1, EPERM) }, 1, -EPERM, SAME, 0, 0 },
+		/* ...and its name taken meanwhile: it stays in the private directory. */
+		{ STALE, { FI_FAIL_NTH(FI_UNLINKAT, 1, EPERM), FI_FAIL_NTH(FI_RENAMEAT2, 2, EEXIST) },
+		  2, -EPERM, ASIDE, 1, 0 },
+
+		{ LIVE, { { 0 } }, 0, -EADDRINUSE, SAME, 0, 0 },
+		/* Taken for stale by the first probe: the second, in private, puts it back. */
+		{ LIVE, { FI_FAIL_NTH(FI_CONNECT, 1, ECONNREFUSED) }, 1, -EADDRINUSE, SAME, 0, 0 },
+		{ LIVE, { FI_FAIL_NTH(FI_CONNECT, 1, ECONNREFUSED), FI_FAIL_NTH(FI_RENAMEAT2, 2, EEXIST) },
+		  2, -EADDRINUSE, ASIDE, 1, 0 },
 	};
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char path[300];
-	struct stat st;
+	char path[300], aside[700];
+	struct stat st, was;
 	size_t c;
-	int fd, stale;
 
 	tl_path_in(path, sizeof(path), state, "listener.sock");
 	for (c = 0; c < ARRAY_SIZE(cases); c++) {
-		int fds = tl_count_fds();
+		int fds, fd, lfd = -1;
+		int64_t t0;
 
+		if (cases[c].before == STALE)
+			make_stale(path);
+		else if (cases[c].before == LIVE)
+			assert_true((lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK)) >= 0);
+		if (cases[c].before != FRESH)
+			assert_int_equal(lstat(path, &was), 0);
+		fds = tl_count_fds();
+		t0 = tl_now_ms();
 		fi_arm("fdpass_listen", cases[c].rules, (size_t)cases[c].nrules);
 		fd = fdpass_listen(path, 0600, 0);
 		fi_disarm();
-		if (cases[c].expect == 0) {
-			assert_true(fd >= 0);
-			close(fd);
-			assert_int_equal(unlink(path), 0);
-		} else {
-			if (fd != cases[c].expect)
-				fail_msg("case %zu: %d, expected %d", c, fd, cases[c].expect);
-			/* No socket file is left behind. */
+		if (cases[c].expect == 1 ? fd < 0 : fd != cases[c].expect)
+			fail_msg("case %zu: %d, expected %d", c, fd, cases[c].expect);
+		assert_true(fi_hits() >= (unsigned)cases[c].nrules);
+		assert_true(tl_now_ms() - t0 >= cases[c].min_ms);
+		if (lfd >= 0)
+			drain(lfd);
+		switch (cases[c].after) {
+		case GONE:
+		case ASIDE:
 			assert_int_equal(lstat(path, &st), -1);
+			break;
+		case OURS:
+			assert_int_equal(lstat(path, &st), 0);
+			assert_true(S_ISSOCK(st.st_mode));
+			assert_int_equal(st.st_mode & 07777, 0600);
+			reaches(path, fd);
+			close(fd);
+			break;
+		case SAME:
+			assert_int_equal(lstat(path, &st), 0);
+			assert_true(st.st_dev == was.st_dev && st.st_ino == was.st_ino);
+			break;
 		}
+		aside[0] = '\0';
+		if (private_dirs(state, aside, sizeof(aside), 0) != cases[c].left)
+			fail_msg("case %zu: private directories left: %d, expected %d", c,
+				 private_dirs(state, NULL, 0, 0), cases[c].left);
+		if (cases[c].after == ASIDE) {
+			assert_int_equal(lstat(aside, &st), 0);
+			assert_true(st.st_dev == was.st_dev && st.st_ino == was.st_ino);
+			if (lfd >= 0)
+				reaches(aside, lfd);
+		} else if (lfd >= 0) {
+			reaches(path, lfd);
+		}
+		private_dirs(state, NULL, 0, 1);
 		assert_int_equal(tl_count_fds(), fds);
+		if (lfd >= 0)
+			close(lfd);
+		unlink(path);
 	}
+}
 
-	/* A stale socket file, and the probe of it failing: the file stays. */
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	stale = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(stale >= 0);
-	assert_int_equal(bind(stale, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	close(stale);
-	FI_ARM("fdpass_listen", FI_FAIL_NTH(FI_SOCKET, 2, EMFILE));
-	assert_int_equal(fdpass_listen(path, -1, 0), -EMFILE);
-	fi_disarm();
-	assert_int_equal(lstat(path, &st), 0);
-	assert_true(S_ISSOCK(st.st_mode));
-	/* Without the fault it is replaced. */
-	fd = fdpass_listen(path, -1, 0);
-	assert_true(fd >= 0);
-	close(fd);
-	unlink(path);
+/* fdpass_backend_free removes its socket file only once sure it is its own. */
+static void test_backend_free_faults(void **state)
+{
+	static const struct {
+		struct fi_rule rule;
+		int removed;
+	} cases[] = {
+		{ FI_FAIL_NTH(FI_SOCKET, 1, EMFILE), 1 }, /* makes no socket: removed */
+		{ FI_FAIL_NTH(FI_MKDIRAT, 1, EACCES), 0 },
+		{ FI_FAIL_NTH(FI_FSTATAT, 1, EIO), 0 },
+		{ FI_FAIL_NTH(FI_RENAMEAT, 1, EACCES), 0 },
+		{ FI_FAIL_NTH(FI_FSTATAT, 2, EIO), 0 },
+		{ FI_FAIL_NTH(FI_UNLINKAT, 1, EPERM), 0 },
+	};
+	char path[300];
+	struct stat st, was;
+	fdpass_backend *b;
+	size_t c;
+
+	tl_path_in(path, sizeof(path), state, "backend.sock");
+	for (c = 0; c < ARRAY_SIZE(cases); c++) {
+		assert_int_equal(fdpass_backend_new(&b, path, 0600, 0), 0);
+		assert_int_equal(lstat(path, &was), 0);
+		fi_arm("fdpass_backend_free", &cases[c].rule, 1);
+		fdpass_backend_free(b);
+		fi_disarm();
+		assert_int_equal(fi_hits(), !cases[c].removed);
+		if (cases[c].removed) {
+			assert_int_equal(lstat(path, &st), -1);
+		} else {
+			assert_int_equal(lstat(path, &st), 0);
+			assert_true(st.st_dev == was.st_dev && st.st_ino == was.st_ino);
+			assert_int_equal(unlink(path), 0);
+		}
+		assert_int_equal(private_dirs(state, NULL, 0, 0), 0);
+	}
 }
 
 /* ---- the backend -------------------------------------------------------- */
@@ -1884,6 +2089,61 @@ static void handoff_meta(const char *site, const struct fi_rule *rule)
 	unlink(sweep_path);
 }
 
+static void handoff2_meta(const char *site, const struct fi_rule *rule)
+{
+	fdpass_response *resp = make_response();
+	fdpass_meta *m = tl_meta(1000);
+	unsigned result = 77;
+	int lfd, sv[2], r;
+	struct stat st;
+
+	lfd = fdpass_listen(sweep_path, -1, FDPASS_NONBLOCK);
+	assert_true(lfd >= 0);
+	tl_socketpair(SOCK_STREAM, sv);
+	assert_int_equal(fstat(sv[1], &st), 0);
+	fi_arm(site, rule, 1);
+	r = fdpass_handoff2(sweep_path, sv[1], NULL, resp, m, 0, 1000, &result);
+	fi_disarm();
+	assert_same_inode(sv[1], &st);
+	if (fi_hits()) {
+		assert_int_equal(r, -ENOMEM);
+		/* The head could not be built, or the message after it. */
+		if (result == FDPASS_HANDOFF_CLIENT_WRITTEN)
+			client_got_head(sv[0]);
+		else
+			assert_int_equal(result, FDPASS_HANDOFF_FAILED_CLIENT);
+		backend_gets_nothing(lfd);
+	} else {
+		assert_int_equal(r, 0);
+		assert_int_equal(result, FDPASS_HANDOFF_CLIENT_WRITTEN);
+		client_got_head(sv[0]);
+		backend_gets(lfd, sv[1], "flush");
+	}
+	no_connection(lfd);
+	fdpass_meta_free(m);
+	fdpass_response_free(resp);
+	socketpair_close(sv);
+	close(lfd);
+	unlink(sweep_path);
+}
+
+static void pin_flusher(const char *site, const struct fi_rule *rule)
+{
+	fdpass_flusher_ref *ref = NULL;
+	int r;
+
+	fi_arm(site, rule, 1);
+	r = fdpass_flusher_pin(NULL, &ref, NULL, NULL);
+	fi_disarm();
+	if (fi_hits()) {
+		assert_int_equal(r, -ENOMEM);
+		assert_null(ref);
+	} else {
+		assert_int_equal(r, 0);
+		fdpass_flusher_unpin(ref);
+	}
+}
+
 static void test_alloc_sweeps(void **state)
 {
 	static const struct {
@@ -1899,6 +2159,8 @@ static void test_alloc_sweeps(void **state)
 		{ "fdpass_backend_new, fdpass_backend_allow_uid", backend_setup },
 		{ "fdpass_backend_recv_meta", backend_recv },
 		{ "fdpass_handoff_meta", handoff_meta },
+		{ "fdpass_handoff2", handoff2_meta },
+		{ "fdpass_flusher_pin", pin_flusher },
 	};
 	size_t i;
 
@@ -1935,6 +2197,160 @@ static void print_sites(void)
 	}
 }
 
+/* ---- fdpass_write_all2, fdpass_handoff2 --------------------------------- */
+
+/* How much went out, exactly, whatever the faults on the way. */
+static void test_write_all2_counts(void **state)
+{
+	unsigned char *buf = malloc(WRITE_LEN);
+	size_t written;
+	int sv[2], p[2];
+
+	(void)state;
+	assert_non_null(buf);
+	tl_fill_pattern(buf, WRITE_LEN);
+	tl_socketpair(SOCK_STREAM, sv);
+	write_all_socket_faults(1, sv, buf);
+
+	/* No room, ever: -EAGAIN at timeout 0, -ETIMEDOUT with a deadline. */
+	FI_ARM("fdpass_write_all2", FI_SHORT_NTH(FI_SEND, 1, 10), FI_FAIL_FROM(FI_SEND, 2, EAGAIN));
+	assert_int_equal(fdpass_write_all2(sv[0], buf, WRITE_LEN, 0, &written), -EAGAIN);
+	fi_disarm();
+	assert_int_equal(written, 10);
+	assert_pattern_arrives(sv[1], 10);
+	FI_ARM("fdpass_write_all2", FI_FAIL_FOR(FI_SEND, 1, EAGAIN, 2000));
+	assert_int_equal(fdpass_write_all2(sv[0], buf, WRITE_LEN, 50, &written), -ETIMEDOUT);
+	fi_disarm();
+	assert_int_equal(written, 0);
+	tl_assert_nothing_to_read(sv[1]);
+	socketpair_close(sv);
+
+	/* A pipe: pieces of at most PIPE_BUF, a full disk on the way. */
+	tl_pipe(p);
+	FI_ARM("fdpass_write_all2", FI_SHORT_NTH(FI_WRITE, 1, 100), FI_FAIL_NTH(FI_WRITE, 2, ENOSPC));
+	assert_int_equal(fdpass_write_all2(p[1], buf, WRITE_LEN, 1000, &written), -ENOSPC);
+	fi_disarm();
+	assert_int_equal(written, 100);
+	assert_pattern_arrives(p[0], 100);
+	close(p[0]);
+	close(p[1]);
+	free(buf);
+}
+
+static void test_handoff2_faults(void **state)
+{
+#define W FDPASS_HANDOFF_CLIENT_WRITTEN
+#define B FDPASS_HANDOFF_FAILED_BACKEND
+#define C FDPASS_HANDOFF_FAILED_CLIENT
+	static const struct {
+		struct fi_rule rules[3];
+		int nrules, timeout, expect;
+		unsigned result;
+		enum outcome outcome;
+	} cases[] = {
+		{ { FI_FAIL_N(FI_CONNECT, 1, 2, EINTR) }, 1, -1, 0, W, SERVED },
+		{ { FI_FAIL_N(FI_CONNECT, 1, 2, EINTR) }, 1, 1000, 0, W, SERVED },
+		{ { FI_FAIL_NTH(FI_SOCKET, 1, EMFILE) }, 1, 1000, -EMFILE, B, NOT_STARTED },
+		{ { FI_FAIL_NTH(FI_SOCKET, 1, ENFILE) }, 1, 1000, -ENFILE, B, NOT_STARTED },
+		{ { FI_FAIL_NTH(FI_CONNECT, 1, ECONNREFUSED) }, 1, 1000, -ECONNREFUSED, B,
+		  NOT_STARTED },
+		{ { FI_FAIL_FROM(FI_CONNECT, 1, EAGAIN) }, 1, 100, -ETIMEDOUT, B, NOT_STARTED },
+		{ { FI_FAIL_FROM(FI_CONNECT, 1, EAGAIN) }, 1, 0, -EAGAIN, B, NOT_STARTED },
+		{ { FI_FAIL_EVERY(FI_SEND, 2, 3, EINTR), FI_FAIL_NTH(FI_SEND, 3, EAGAIN),
+		    FI_SHORT_FROM(FI_SEND, 1, 7) }, 3, 1000, 0, W, SERVED },
+		/* The flush to the client fails: the client's side, written or not. */
+		{ { FI_FAIL_NTH(FI_SEND, 1, EPIPE) }, 1, 1000, -EPIPE, C, NOT_SENT },
+		{ { FI_SHORT_NTH(FI_SEND, 1, 5), FI_FAIL_NTH(FI_SEND, 2, ECONNRESET) }, 2, 1000,
+		  -ECONNRESET, C | W, NOT_SENT },
+		{ { FI_FAIL_NTH(FI_ALLOC, 1, ENOMEM) }, 1, 1000, -ENOMEM, C, NOT_SENT },
+		{ { FI_FAIL_FOR(FI_SEND, 1, EAGAIN, 2000) }, 1, 100, -ETIMEDOUT, C, NOT_SENT },
+		/* The message to the backend fails: its side, after the head. */
+		{ { FI_FAIL_N(FI_SENDMSG, 1, 2, EINTR) }, 1, 1000, 0, W, SERVED },
+		{ { FI_FAIL_NTH(FI_SENDMSG, 1, EAGAIN) }, 1, 1000, 0, W, SERVED },
+		{ { FI_FAIL_NTH(FI_SENDMSG, 1, ENOBUFS) }, 1, 1000, -ENOBUFS, B | W, ABORTED },
+		{ { FI_FAIL_NTH(FI_SENDMSG, 1, ETOOMANYREFS) }, 1, 1000, -ETOOMANYREFS, B | W,
+		  ABORTED },
+		{ { FI_FAIL_NTH(FI_SENDMSG, 1, ENOMEM) }, 1, 1000, -ENOMEM, W, ABORTED },
+		{ { FI_FAIL_NTH(FI_SENDMSG, 1, EPIPE) }, 1, 1000, -EPIPE, B | W, ABORTED },
+		{ { FI_FAIL_FOR(FI_SENDMSG, 1, EAGAIN, 2000) }, 1, 100, -ETIMEDOUT, B | W, ABORTED },
+		{ { FI_FAIL_FOR(FI_SENDMSG, 1, EAGAIN, 2000) }, 1, 0, -EAGAIN, B | W, ABORTED },
+	};
+#undef W
+#undef B
+#undef C
+	fdpass_response *resp = make_response();
+	char path[300];
+	int lfd;
+	size_t c;
+
+	tl_path_in(path, sizeof(path), state, "backend.sock");
+	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
+	assert_true(lfd >= 0);
+	for (c = 0; c < ARRAY_SIZE(cases); c++) {
+		int client, front, fds, sv[2], r;
+		unsigned result = 77;
+		struct stat st;
+
+		tl_socketpair(SOCK_STREAM, sv);
+		client = sv[0];
+		front = sv[1];
+		assert_int_equal(fstat(front, &st), 0);
+		fds = tl_count_fds();
+		fi_arm("fdpass_handoff2", cases[c].rules, (size_t)cases[c].nrules);
+		r = fdpass_handoff2(path, front, NULL, resp, NULL, 0, cases[c].timeout, &result);
+		fi_disarm();
+		if (r != cases[c].expect || result != cases[c].result)
+			fail_msg("case %zu: %d with result %#x, expected %d with %#x", c, r, result,
+				 cases[c].expect, cases[c].result);
+		assert_true(fi_hits() > 0);
+		assert_int_equal(tl_count_fds(), fds);
+		assert_same_inode(front, &st);
+		assert_outcome(cases[c].outcome, &cases[c].rules[0], client, front, lfd);
+		no_connection(lfd);
+		close(client);
+		close(front);
+	}
+
+	/* A metadata message that cannot be built, or whose rest cannot follow. */
+	{
+		fdpass_meta *m = tl_meta(META_DATA);
+		unsigned result;
+		int sv[2], conn, got[2];
+		fdpass_meta *in = NULL;
+		size_t n = 2;
+
+		tl_socketpair(SOCK_STREAM, sv);
+		FI_ARM("fdpass_handoff2", FI_FAIL_NTH(FI_ALLOC, 2, ENOMEM));
+		assert_int_equal(fdpass_handoff2(path, sv[1], NULL, resp, m, 0, 1000, &result),
+				 -ENOMEM);
+		fi_disarm();
+		assert_int_equal(result, FDPASS_HANDOFF_CLIENT_WRITTEN);
+		client_got_head(sv[0]);
+		backend_gets_nothing(lfd);
+
+		FI_ARM("fdpass_handoff2",
+		       FI_SHORT_NTH(FI_SENDMSG, 1, 3),
+		       FI_FAIL_NTH(FI_SENDMSG, 2, ENOBUFS),
+		       FI_FAIL_FROM(FI_SEND, 2, EPIPE));
+		assert_int_equal(fdpass_handoff2(path, sv[1], NULL, resp, m, 0, 1000, &result),
+				 -ECONNABORTED);
+		fi_disarm();
+		assert_int_equal(result,
+				 FDPASS_HANDOFF_FAILED_BACKEND | FDPASS_HANDOFF_CLIENT_WRITTEN);
+		client_got_head(sv[0]);
+		conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		assert_true(conn >= 0);
+		assert_int_equal(fdpass_recv_meta(conn, got, &n, &in, 0, 0, 1000), -ECONNRESET);
+		close(conn);
+		fdpass_meta_free(m);
+		socketpair_close(sv);
+	}
+	no_connection(lfd);
+	fdpass_response_free(resp);
+	close(lfd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1964,8 +2380,11 @@ int main(void)
 		FI_TEST(test_connect_faults),
 		FI_TEST(test_listen_faults),
 		FI_TEST(test_backend_new_faults),
+		FI_TEST(test_backend_free_faults),
 		FI_TEST(test_backend_recv_faults),
 		FI_TEST(test_alloc_sweeps),
+		FI_TEST(test_write_all2_counts),
+		FI_TEST(test_handoff2_faults),
 	};
 	int r;
 

@@ -932,11 +932,13 @@ static void test_backend_recv(void **state)
 	both_ways(state, sc_backend_recv, 1, 1, 0);
 }
 
-static void sc_handoff(void **state, struct run *run, int later)
+/* v2: fdpass_handoff2, whose one deadline must hold under the storm too. */
+/* how: 1, the backlog frees up after LATER; 2, fdpass_handoff2, whose one deadline must hold. */
+static void sc_handoff(void **state, struct run *run, int how)
 {
 	struct full_backlog f;
 	struct peer p = { 0 };
-	int sv[2];
+	int sv[2], later = how & 1, timeout = later ? LONG : T;
 	pid_t pid = 0;
 	char head[32] = { 0 };
 
@@ -948,7 +950,8 @@ static void sc_handoff(void **state, struct run *run, int later)
 		pid = tl_fork_peer(acceptor, &p);
 	}
 	begin(run);
-	end(run, fdpass_handoff(f.path, sv[1], NULL, NULL, later ? LONG : T));
+	end(run, how & 2 ? fdpass_handoff2(f.path, sv[1], NULL, NULL, NULL, 0, timeout, NULL)
+			 : fdpass_handoff(f.path, sv[1], NULL, NULL, timeout));
 	if (tl_wait_fd(sv[0], POLLIN, 0) > 0)
 		(void)!read(sv[0], head, 17);
 	snprintf(run->detail, sizeof(run->detail), "client got \"%.15s\", child %d, %s", head,
@@ -961,6 +964,12 @@ static void test_handoff(void **state)
 {
 	both_ways(state, sc_handoff, 0, -ETIMEDOUT, T);
 	both_ways(state, sc_handoff, 1, 0, 0);
+}
+
+static void test_handoff2(void **state)
+{
+	both_ways(state, sc_handoff, 2, -ETIMEDOUT, T);
+	both_ways(state, sc_handoff, 3, 0, 0);
 }
 
 int main(void)
@@ -982,6 +991,7 @@ int main(void)
 		SIG_TEST(test_write_all_timeout),
 		SIG_TEST(test_backend_recv),
 		SIG_TEST(test_handoff),
+		SIG_TEST(test_handoff2),
 	};
 	int r;
 

@@ -5,6 +5,8 @@
  * real call (__real_*, which the linker binds to the C library's).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +29,15 @@ int __real_poll(struct pollfd *fds, nfds_t n, int timeout);
 int __real_epoll_create1(int flags);
 int __real_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int __real_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout);
+int __real_mkdirat(int dirfd, const char *name, mode_t mode);
+int __real_openat64(int dirfd, const char *name, int flags, ...);
+int __real_fstatat64(int dirfd, const char *name, struct stat *st, int flags);
+int __real_fchmodat(int dirfd, const char *name, mode_t mode, int flags);
+int __real_renameat(int ofd, const char *oname, int nfd, const char *nname);
+int __real_renameat2(int ofd, const char *oname, int nfd, const char *nname, unsigned flags);
+int __real_linkat(int ofd, const char *oname, int nfd, const char *nname, int flags);
+int __real_unlinkat(int dirfd, const char *name, int flags);
+int __real_flock(int fd, int op);
 void *__real_malloc(size_t size);
 void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t size);
@@ -44,6 +55,11 @@ static const char *const call_names[FI_NCALLS] = {
 	[FI_CONNECT] = "connect",       [FI_ACCEPT4] = "accept4",
 	[FI_POLL] = "poll",             [FI_EPOLL_CREATE1] = "epoll_create1",
 	[FI_EPOLL_CTL] = "epoll_ctl",   [FI_EPOLL_WAIT] = "epoll_wait",
+	[FI_MKDIRAT] = "mkdirat",       [FI_OPENAT] = "openat",
+	[FI_FSTATAT] = "fstatat",       [FI_FCHMODAT] = "fchmodat",
+	[FI_RENAMEAT] = "renameat",     [FI_RENAMEAT2] = "renameat2",
+	[FI_LINKAT] = "linkat",         [FI_UNLINKAT] = "unlinkat",
+	[FI_FLOCK] = "flock",
 	[FI_MALLOC] = "malloc",         [FI_CALLOC] = "calloc",
 	[FI_REALLOC] = "realloc",       [FI_STRDUP] = "strdup",
 	[FI_STRNDUP] = "strndup",       [FI_ALLOC] = "allocation",
@@ -343,6 +359,61 @@ int __wrap_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 int __wrap_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
 	FAIL_OR(FI_EPOLL_WAIT, __real_epoll_wait(epfd, ev, max, timeout));
+}
+
+int __wrap_mkdirat(int dirfd, const char *name, mode_t mode)
+{
+	FAIL_OR(FI_MKDIRAT, __real_mkdirat(dirfd, name, mode));
+}
+
+/* openat() is openat64() with _FILE_OFFSET_BITS=64, as meson builds. */
+int __wrap_openat64(int dirfd, const char *name, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	FAIL_OR(FI_OPENAT, __real_openat64(dirfd, name, flags, mode));
+}
+
+int __wrap_fstatat64(int dirfd, const char *name, struct stat *st, int flags)
+{
+	FAIL_OR(FI_FSTATAT, __real_fstatat64(dirfd, name, st, flags));
+}
+
+int __wrap_fchmodat(int dirfd, const char *name, mode_t mode, int flags)
+{
+	FAIL_OR(FI_FCHMODAT, __real_fchmodat(dirfd, name, mode, flags));
+}
+
+int __wrap_renameat(int ofd, const char *oname, int nfd, const char *nname)
+{
+	FAIL_OR(FI_RENAMEAT, __real_renameat(ofd, oname, nfd, nname));
+}
+
+int __wrap_renameat2(int ofd, const char *oname, int nfd, const char *nname, unsigned flags)
+{
+	FAIL_OR(FI_RENAMEAT2, __real_renameat2(ofd, oname, nfd, nname, flags));
+}
+
+int __wrap_linkat(int ofd, const char *oname, int nfd, const char *nname, int flags)
+{
+	FAIL_OR(FI_LINKAT, __real_linkat(ofd, oname, nfd, nname, flags));
+}
+
+int __wrap_unlinkat(int dirfd, const char *name, int flags)
+{
+	FAIL_OR(FI_UNLINKAT, __real_unlinkat(dirfd, name, flags));
+}
+
+int __wrap_flock(int fd, int op)
+{
+	FAIL_OR(FI_FLOCK, __real_flock(fd, op));
 }
 
 /* Allocations fail with NULL and ENOMEM, whatever the rule's errno. */

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 enum fi_call {
@@ -33,6 +34,15 @@ enum fi_call {
 	FI_EPOLL_CREATE1,
 	FI_EPOLL_CTL,
 	FI_EPOLL_WAIT,
+	FI_MKDIRAT,
+	FI_OPENAT,
+	FI_FSTATAT,
+	FI_FCHMODAT,
+	FI_RENAMEAT,
+	FI_RENAMEAT2,
+	FI_LINKAT,
+	FI_UNLINKAT,
+	FI_FLOCK,
 	FI_MALLOC,
 	FI_CALLOC,
 	FI_REALLOC,
@@ -126,6 +136,15 @@ int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout);
 int __wrap_epoll_create1(int flags);
 int __wrap_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int __wrap_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout);
+int __wrap_mkdirat(int dirfd, const char *name, mode_t mode);
+int __wrap_openat64(int dirfd, const char *name, int flags, ...);
+int __wrap_fstatat64(int dirfd, const char *name, struct stat *st, int flags);
+int __wrap_fchmodat(int dirfd, const char *name, mode_t mode, int flags);
+int __wrap_renameat(int ofd, const char *oname, int nfd, const char *nname);
+int __wrap_renameat2(int ofd, const char *oname, int nfd, const char *nname, unsigned flags);
+int __wrap_linkat(int ofd, const char *oname, int nfd, const char *nname, int flags);
+int __wrap_unlinkat(int dirfd, const char *name, int flags);
+int __wrap_flock(int fd, int op);
 void *__wrap_malloc(size_t size);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t size);
