@@ -614,7 +614,7 @@ static void test_handoff_backlog_full(void **state)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char path[300];
-	int lfd, queued[8], nq = 0, client, front, i, r;
+	int lfd, queued[8], nq, client, front, i;
 	int64_t t0, elapsed;
 
 	tl_path_in(path, sizeof(path), state, "full.sock");
@@ -624,19 +624,7 @@ static void test_handoff_backlog_full(void **state)
 	assert_true(lfd >= 0);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(lfd, 0), 0);
-	for (;;) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-		assert_true(fd >= 0);
-		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-		if (r < 0) {
-			assert_int_equal(errno, EAGAIN);
-			close(fd);
-			break;
-		}
-		assert_true(nq < 8);
-		queued[nq++] = fd;
-	}
+	nq = (int)tl_fill_backlog(path, queued, 8);
 
 	tl_tcp_pair(&client, &front);
 	t0 = tl_now_ms();
@@ -2049,18 +2037,8 @@ static int full_listener(const char *path, int queued[8], int *nq)
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(lfd, 0), 0);
-	for (*nq = 0;;) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-		assert_true(fd >= 0);
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			assert_int_equal(errno, EAGAIN);
-			close(fd);
-			return lfd;
-		}
-		assert_true(*nq < 8);
-		queued[(*nq)++] = fd;
-	}
+	*nq = (int)tl_fill_backlog(path, queued, 8);
+	return lfd;
 }
 
 static void drop_full_listener(int lfd, int queued[8], int nq)
