@@ -130,8 +130,12 @@ static int connect_within(int fd, const struct sockaddr_un *sa, socklen_t salen,
 			break;
 		if (errno == EINTR)
 			continue;
+		/*
+		 * SO_SNDTIMEO counts in kernel ticks: after a short remainder
+		 * the wait can end up to a tick before the deadline.
+		 */
 		if ((errno == EAGAIN || errno == EWOULDBLOCK) && dl->timeout_ms > 0)
-			return -ETIMEDOUT;
+			continue;
 		return -errno;
 	}
 	if (dl->timeout_ms > 0 && (r = set_send_timeout(fd, 0)) < 0)

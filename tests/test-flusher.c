@@ -33,19 +33,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void make_pipe(int p[2])
-{
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-}
-
 static void set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -62,34 +49,6 @@ static void assert_no_data(int fd)
 	assert_int_equal(poll(&p, 1, 0), 0);
 }
 
-/* Read until end of file into a new NUL-terminated buffer. */
-static char *read_to_eof(int fd, size_t *len)
-{
-	size_t cap = 4096, got = 0;
-	char *buf = malloc(cap + 1);
-
-	assert_non_null(buf);
-	for (;;) {
-		ssize_t n;
-
-		if (got == cap) {
-			cap *= 2;
-			buf = realloc(buf, cap + 1);
-			assert_non_null(buf);
-		}
-		n = read(fd, buf + got, cap - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		assert_true(n >= 0);
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*len = got;
-	return buf;
-}
-
 /*
  * Run the flusher name on one end of a fresh socketpair and return every
  * byte that came out of the other end (the writer is shut down after the
@@ -104,7 +63,7 @@ static char *flush_to_string(const char *name, const fdpass_response *resp, int 
 	tl_socketpair(SOCK_STREAM, sv);
 	*ret = fdpass_flusher_run(name, sv[0], resp);
 	assert_int_equal(shutdown(sv[0], SHUT_WR), 0);
-	out = read_to_eof(sv[1], len);
+	out = tl_read_all(sv[1], len, 10000);
 	close(sv[0]);
 	close(sv[1]);
 	return out;
@@ -1433,9 +1392,9 @@ static int child_unregister_waits(void *arg)
 		return 12;
 	if (!slow_wait_entered(s, 1))
 		return 13;
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	r = fdpass_flusher_unregister("slow.other");
-	elapsed = now_ms() - t0;
+	elapsed = tl_now_ms() - t0;
 	pthread_mutex_lock(&s->mu);
 	fin = s->finished;
 	pthread_mutex_unlock(&s->mu);
@@ -1472,9 +1431,9 @@ static void test_unregister_waits_for_other_thread(void **state)
 {
 	(void)state;
 	/*
-	 * In a child: libfdpass 1.1.0 as first written freed the provider both
-	 * in the run's release and in the waiting fdpass_flusher_unregister()
-	 * (use after free, then a double free that aborts).
+	 * In a child: a provider freed both by the run's release and by the
+	 * waiting fdpass_flusher_unregister() would be used after free, then
+	 * freed twice, which aborts.
 	 */
 	tl_wait_child(tl_fork(child_unregister_waits, NULL));
 	assert_registry_pristine();
@@ -1523,6 +1482,9 @@ static void test_self_unregister_with_other_thread(void **state)
 #define STRESS_WORKERS 8
 #define STRESS_VICTIMS 8
 #define STRESS_MS      2000
+/* and at least this many registrar cycles, however slow the machine, within the cap */
+#define STRESS_MIN_CYCLES 5
+#define STRESS_CAP_MS  40000
 #define STRESS_RET(i)  (-1000 - (i)) /* what victim i returns */
 
 struct stress_ctx {
@@ -1538,6 +1500,7 @@ static const char *const stress_names[STRESS_VICTIMS] = {
 static struct {
 	pthread_mutex_t mu;
 	long long end_ms;
+	int done; /* the registrar has finished: the workers stop */
 	const fdpass_response *resp;
 	long violations, wrong, unexpected;
 	long custom_ok, custom_enoent, flush_ok, lookup_found, cycles, drained;
@@ -1548,6 +1511,16 @@ static void stress_add(long *counter, long n)
 	pthread_mutex_lock(&stress.mu);
 	*counter += n;
 	pthread_mutex_unlock(&stress.mu);
+}
+
+static int stress_done(void)
+{
+	int done;
+
+	pthread_mutex_lock(&stress.mu);
+	done = stress.done;
+	pthread_mutex_unlock(&stress.mu);
+	return done;
 }
 
 static void stress_unexpected(const char *what, int r)
@@ -1590,7 +1563,7 @@ static void *stress_worker(void *arg)
 		stress_unexpected("socketpair", -errno);
 		return NULL;
 	}
-	for (i = 0; now_ms() < stress.end_ms; i++) {
+	for (i = 0; !stress_done(); i++) {
 		fdpass_flusher_fn fn = NULL;
 		void *ctx = &fn;
 		char buf[4096];
@@ -1654,7 +1627,9 @@ static void *stress_registrar(void *arg)
 	int k, v;
 
 	(void)arg;
-	while (now_ms() < stress.end_ms) {
+	while (tl_now_ms() < stress.end_ms ||
+	       (cycles < STRESS_MIN_CYCLES &&
+		tl_now_ms() < stress.end_ms - STRESS_MS + STRESS_CAP_MS)) {
 		ssize_t n;
 		int r;
 
@@ -1694,6 +1669,9 @@ static void *stress_registrar(void *arg)
 		cycles++;
 	}
 	stress_add(&stress.cycles, cycles);
+	pthread_mutex_lock(&stress.mu);
+	stress.done = 1;
+	pthread_mutex_unlock(&stress.mu);
 	return NULL;
 }
 
@@ -1712,7 +1690,7 @@ static int child_stress(void *arg)
 	    fdpass_response_set_body(resp, "body", 4))
 		return 10;
 	stress.resp = resp;
-	stress.end_ms = now_ms() + STRESS_MS;
+	stress.end_ms = tl_now_ms() + STRESS_MS;
 	for (i = 0; i < STRESS_WORKERS; i++)
 		if (pthread_create(&workers[i], NULL, stress_worker, NULL) != 0)
 			return 11;
@@ -1788,10 +1766,10 @@ static void test_flush_default_bytes(void **state)
 	free(out);
 
 	/* To a pipe, not a socket. */
-	make_pipe(p);
+	tl_pipe(p);
 	assert_int_equal(fdpass_flusher_run("flush", p[1], resp), 0);
 	close(p[1]);
-	out = read_to_eof(p[0], &len);
+	out = tl_read_all(p[0], &len, 10000);
 	close(p[0]);
 	expect_flush(out, len, "HTTP/1.1 200 OK\r\n", "", NULL, 0);
 	free(out);
@@ -2168,9 +2146,9 @@ static void flush_to_slow_reader(int nonblock)
 	rd.other = sv[0];
 	pid = tl_fork(reader_child, &rd);
 	close(sv[1]);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_flusher_run("flush", sv[0], resp), 0);
-	assert_true(now_ms() - t0 >= 80); /* it did wait for the reader */
+	assert_true(tl_now_ms() - t0 >= 80); /* it did wait for the reader */
 	close(sv[0]);
 	tl_wait_child(pid);
 	fdpass_response_free(resp);
@@ -2220,7 +2198,7 @@ static void test_write_all_partial(void **state)
 		write_all_to_slow_reader(sv[0], sv[1], mode & 2 ? 8000 : -1);
 
 		/* A pipe with a one-page buffer. */
-		make_pipe(p);
+		tl_pipe(p);
 		assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096);
 		if (mode & 1)
 			set_nonblock(p[1]);
@@ -2236,7 +2214,7 @@ static void test_write_all_simple(void **state)
 
 	(void)state;
 	/* A pipe. */
-	make_pipe(p);
+	tl_pipe(p);
 	assert_int_equal(fdpass_write_all(p[1], "hello", 5, -1), 0);
 	assert_int_equal(fdpass_write_all(p[1], "", 0, 0), 0);
 	assert_int_equal(fdpass_write_all(p[1], NULL, 0, -1), 0);
@@ -2275,30 +2253,30 @@ static void test_write_all_timeout(void **state)
 
 	(void)state;
 	tl_socketpair(SOCK_STREAM, sv);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all(sv[0], data, BIG, 150), -ETIMEDOUT);
-	elapsed = now_ms() - t0;
+	elapsed = tl_now_ms() - t0;
 	assert_true(elapsed >= 140);
 	assert_true(elapsed < 3000);
 	/* Non-blocking socket, full: the same. */
 	set_nonblock(sv[0]);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all(sv[0], data, BIG, 100), -ETIMEDOUT);
-	assert_true(now_ms() - t0 >= 90);
+	assert_true(tl_now_ms() - t0 >= 90);
 	/* Timeout 0: never waits. */
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	r = fdpass_write_all(sv[0], data, BIG, 0);
 	assert_true(r == -ETIMEDOUT || r == -EAGAIN);
-	assert_true(now_ms() - t0 < 1000);
+	assert_true(tl_now_ms() - t0 < 1000);
 	close(sv[0]);
 	close(sv[1]);
 
 	/* A non-blocking pipe nobody reads. */
-	make_pipe(p);
+	tl_pipe(p);
 	set_nonblock(p[1]);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all(p[1], data, BIG, 100), -ETIMEDOUT);
-	elapsed = now_ms() - t0;
+	elapsed = tl_now_ms() - t0;
 	assert_true(elapsed >= 90);
 	assert_true(elapsed < 3000);
 	close(p[0]);
@@ -2377,7 +2355,7 @@ static void test_write_all_eintr(void **state)
 		tl_wait_child(pid);
 
 		/* A blocking pipe: SIGALRM interrupts write(2) itself. */
-		make_pipe(p);
+		tl_pipe(p);
 		rd.fd = p[0];
 		rd.other = p[1];
 		pid = tl_fork(reader_child, &rd);
@@ -2393,9 +2371,9 @@ static void test_write_all_eintr(void **state)
 	/* EINTR every 20 ms does not restart the clock. */
 	tl_socketpair(SOCK_STREAM, sv);
 	arm_alarm(20, 20);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all(sv[0], data, BIG, 300), -ETIMEDOUT);
-	elapsed = now_ms() - t0;
+	elapsed = tl_now_ms() - t0;
 	disarm_alarm();
 	assert_true(alarms >= 3);
 	assert_true(elapsed >= 290);
@@ -2489,7 +2467,7 @@ static void test_write_all_dead_pipe(void **state)
 	/* SIGPIPE at its default action: the process survives, -EPIPE. */
 	tl_wait_child(tl_fork(child_write_dead_pipe, NULL));
 
-	make_pipe(p);
+	tl_pipe(p);
 	close(p[0]);
 
 	/* Blocked by the caller: -EPIPE, and nothing left pending. */
@@ -2543,10 +2521,10 @@ static void test_write_all_read_end_of_pipe(void **state)
 	int p[2], r;
 
 	(void)state;
-	make_pipe(p);
-	t0 = now_ms();
+	tl_pipe(p);
+	t0 = tl_now_ms();
 	r = fdpass_write_all(p[0], "x", 1, 200);
-	t0 = now_ms() - t0;
+	t0 = tl_now_ms() - t0;
 	close(p[0]);
 	close(p[1]);
 	if (r != -EBADF)
@@ -2574,7 +2552,7 @@ static void test_write_all_timeout_zero(void **state)
 	close(sv[0]);
 	close(sv[1]);
 
-	make_pipe(p);
+	tl_pipe(p);
 	r = fdpass_write_all(p[1], "pipe", 4, 0);
 	close(p[1]);
 	n = read(p[0], buf, sizeof(buf));
@@ -2623,11 +2601,11 @@ static void flush_to_vanishing_client(int nonblock)
 	rd.other = sv[0];
 	pid = tl_fork(reader_child, &rd);
 	close(sv[1]);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	r = fdpass_flusher_run("flush", sv[0], resp);
 	if (r != -EPIPE && r != -ECONNRESET)
 		fail_msg("flush to a vanished client: %d (%s)", r, fdpass_strerror(r));
-	assert_true(now_ms() - t0 < FDPASS_FLUSH_TIMEOUT_MS / 2); /* noticed, not timed out */
+	assert_true(tl_now_ms() - t0 < FDPASS_FLUSH_TIMEOUT_MS / 2); /* noticed, not timed out */
 	assert_false(take_sigpipe());
 	restore_sigmask(&old);
 	close(sv[0]);
@@ -2815,10 +2793,10 @@ static int unregistering_done(struct unregistering *u)
 /* Wait (at most 5 s) until name is off the registry: its unregistration began. */
 static int wait_unlisted(const char *name)
 {
-	long long end = now_ms() + 5000;
+	long long end = tl_now_ms() + 5000;
 
 	while (fdpass_flusher_lookup(name, NULL, NULL) == 0)
-		if (now_ms() > end)
+		if (tl_now_ms() > end)
 			return 0;
 		else
 			usleep(1000);
@@ -3003,9 +2981,9 @@ static void test_write_all2_counts(void **state)
 	assert_int_equal(drain_pattern(sv[1], 0), 200);
 
 	/* Nobody reads. Timeout 0: what fits, then -EAGAIN, at once. */
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all2(sv[0], data, BIG, 0, &written), -EAGAIN);
-	assert_true(now_ms() - t0 < 1000);
+	assert_true(tl_now_ms() - t0 < 1000);
 	assert_true(written > 0 && written < BIG);
 	assert_int_equal(drain_pattern(sv[1], 0), written);
 	/* A positive deadline: -ETIMEDOUT, and again the count is exact. */
@@ -3017,7 +2995,7 @@ static void test_write_all2_counts(void **state)
 	close(sv[1]);
 
 	/* A pipe, blocking or not: timeout 0 fills it, in more than one piece. */
-	make_pipe(p);
+	tl_pipe(p);
 	assert_int_equal(fdpass_write_all2(p[1], data, BIG, 0, &written), -EAGAIN);
 	assert_true(written > PIPE_BUF && written < BIG);
 	assert_int_equal(drain_pattern(p[0], 0), written);
@@ -3040,7 +3018,7 @@ static void test_write_all_timeout_zero_fills_pipe(void **state)
 	int p[2];
 
 	(void)state;
-	make_pipe(p);
+	tl_pipe(p);
 	assert_int_equal(fdpass_write_all(p[1], data, BIG, 0), -ETIMEDOUT);
 	assert_true(drain_pattern(p[0], 0) > PIPE_BUF);
 	close(p[0]);

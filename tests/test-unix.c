@@ -22,11 +22,6 @@ static void abstract_name(char *buf, size_t size, const char *what)
 	snprintf(buf, size, "@fdpass-test-%ld-%s", (long)getpid(), what);
 }
 
-static int is_cloexec(int fd)
-{
-	return (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0;
-}
-
 static int is_nonblock(int fd)
 {
 	return (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
@@ -66,7 +61,7 @@ static void test_listen_connect_path(void **state)
 	tl_path_in(path, sizeof(path), state, "s.sock");
 	lfd = fdpass_listen(path, 0600, 0);
 	assert_true(lfd >= 0);
-	assert_true(is_cloexec(lfd));
+	assert_true(tl_is_cloexec(lfd));
 	assert_false(is_nonblock(lfd));
 	assert_int_equal(socket_type(lfd), SOCK_STREAM);
 	assert_int_equal(lstat(path, &st), 0);
@@ -75,7 +70,7 @@ static void test_listen_connect_path(void **state)
 
 	cfd = fdpass_connect(path, 0, 1000);
 	assert_true(cfd >= 0);
-	assert_true(is_cloexec(cfd));
+	assert_true(tl_is_cloexec(cfd));
 	assert_false(is_nonblock(cfd));
 	assert_pair_passes_fds(lfd, cfd);
 	close(cfd);

@@ -8,7 +8,7 @@
  * error within its deadline plus a small margin, leaks nothing, and the
  * same objects serve a well-behaved peer afterwards.
  *
- * Children never call cmocka: they report through their exit status.
+ * Children never call cmocka: they say what failed on stderr (TL_CHILD_CHECK).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +25,7 @@
 
 #include <fdpass.h>
 
-#include "helpers.h"
+#include "testlib.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -43,105 +43,68 @@ static void assert_bounded(int64_t elapsed, int timeout)
 	bounded_calls++;
 }
 
-static void assert_nothing_to_read(int fd)
-{
-	assert_int_equal(ft_wait_fd(fd, POLLIN, 0), 0);
-}
-
-static int say_ready(int w)
-{
-	return write(w, "r", 1) == 1 ? 0 : -1;
-}
-
-static void wait_ready(int r)
-{
-	char c;
-
-	assert_true(ft_wait_fd(r, POLLIN, 5000) > 0);
-	assert_int_equal(read(r, &c, 1), 1);
-}
-
 /* ---- a receiver at its fd limit ----------------------------------------- */
-
-static int count_fds(void)
-{
-	int n = 0, fd;
-
-	for (fd = 0; fd < 1024; fd++)
-		n += fcntl(fd, F_GETFD) >= 0;
-	return n;
-}
-
-#define CHECK(cond, code) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "fd limit: %s failed\n", #cond); \
-			return code; \
-		} \
-	} while (0)
 
 static int child_at_fd_limit(void *arg)
 {
 	const char *path = arg;
 	char other[320];
 	fdpass_backend *b = NULL, *b2 = NULL;
-	fdpass_meta *m = ft_meta(100), *in = NULL;
+	fdpass_meta *m = tl_meta(100), *in = NULL;
 	int p[2], sv[2], one[2], client[2], front1, front2, fd, fds3[3], got[3], n, r;
 	size_t nfds;
 
 	snprintf(other, sizeof(other), "%s.other", path);
-	CHECK(pipe2(p, O_CLOEXEC) == 0, 10);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, 10);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, one) == 0, 10);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, client) == 0, 10);
-	CHECK(fdpass_backend_new(&b, path, -1, 0) == 0, 10);
+	TL_CHILD_CHECK(pipe2(p, O_CLOEXEC) == 0);
+	TL_CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	TL_CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, one) == 0);
+	TL_CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, client) == 0);
+	TL_CHILD_CHECK(fdpass_backend_new(&b, path, -1, 0) == 0);
 	/* What is waiting: one fd, a metadata message with three, a front-end. */
-	CHECK(fdpass_send(one[0], p[1]) == 0, 11);
+	TL_CHILD_CHECK(fdpass_send(one[0], p[1]) == 0);
 	fds3[0] = p[0];
 	fds3[1] = p[1];
 	fds3[2] = p[1];
-	CHECK(fdpass_send_meta(sv[0], fds3, 3, m, 0, 1000) == 0, 11);
-	CHECK((front1 = fdpass_connect(path, 0, 1000)) >= 0, 11);
-	CHECK(fdpass_send(front1, p[1]) == 0, 11);
+	TL_CHILD_CHECK(fdpass_send_meta(sv[0], fds3, 3, m, 0, 1000) == 0);
+	TL_CHILD_CHECK((front1 = fdpass_connect(path, 0, 1000)) >= 0);
+	TL_CHILD_CHECK(fdpass_send(front1, p[1]) == 0);
 
 	/* No fd free at all. */
 	if ((r = tl_limit_fds(0)) != 0)
 		return r;
 	fd = 7;
-	CHECK(fdpass_recv(one[1], &fd) == -EXFULL && fd == -1, 20);
-	CHECK(fdpass_connect(path, 0, 1000) == -EMFILE, 21);
-	CHECK(fdpass_listen(other, -1, 0) == -EMFILE, 22);
-	CHECK(fdpass_backend_new(&b2, other, -1, 0) == -EMFILE, 23);
-	CHECK(fdpass_handoff(path, client[1], NULL, NULL, 1000) == -EMFILE, 24);
-	CHECK(ft_wait_fd(client[0], POLLIN, 0) == 0, 24); /* nothing was written */
+	TL_CHILD_CHECK(fdpass_recv(one[1], &fd) == -EXFULL && fd == -1);
+	TL_CHILD_CHECK(fdpass_connect(path, 0, 1000) == -EMFILE);
+	TL_CHILD_CHECK(fdpass_listen(other, -1, 0) == -EMFILE);
+	TL_CHILD_CHECK(fdpass_backend_new(&b2, other, -1, 0) == -EMFILE);
+	TL_CHILD_CHECK(fdpass_handoff(path, client[1], NULL, NULL, 1000) == -EMFILE);
+	TL_CHILD_CHECK(tl_wait_fd(client[0], POLLIN, 0) == 0); /* nothing was written */
 	fd = 7;
-	CHECK(fdpass_backend_recv(b, &fd, 200) == -EMFILE && fd == -1, 25);
+	TL_CHILD_CHECK(fdpass_backend_recv(b, &fd, 200) == -EMFILE && fd == -1);
 
 	/* Room for one: a message with three fds is refused whole, none kept. */
 	if ((r = tl_limit_fds(1)) != 0)
 		return r;
-	n = count_fds();
+	n = tl_count_fds_no_open();
 	nfds = 3;
-	CHECK(fdpass_recv_meta(sv[1], got, &nfds, &in, 0, 0, 1000) == -EXFULL, 26);
-	CHECK(nfds == 0 && in == NULL && count_fds() == n, 26);
+	TL_CHILD_CHECK(fdpass_recv_meta(sv[1], got, &nfds, &in, 0, 0, 1000) == -EXFULL);
+	TL_CHILD_CHECK(nfds == 0 && in == NULL && tl_count_fds_no_open() == n);
 	/* The backend accepts the front-end, but the fd it sends finds no room. */
 	fd = 7;
 	r = fdpass_backend_recv(b, &fd, 1000);
-	if (r != -EXFULL || fd != -1) {
-		fprintf(stderr, "fd limit: backend_recv at the limit: %d (%s)\n", r,
-			fdpass_strerror(r));
-		return 27;
-	}
-	CHECK(count_fds() == n, 27);
+	if (r != -EXFULL || fd != -1)
+		TL_CHILD_FAIL("fdpass_backend_recv at the limit: %d (%s), fd %d", r,
+			      fdpass_strerror(r), fd);
+	TL_CHILD_CHECK(tl_count_fds_no_open() == n);
 
 	/* With room again, the next front-end is served. */
 	if ((r = tl_limit_fds(-1)) != 0)
 		return r;
-	CHECK((front2 = fdpass_connect(path, 0, 1000)) >= 0, 28);
-	CHECK(fdpass_send(front2, p[1]) == 0, 28);
+	TL_CHILD_CHECK((front2 = fdpass_connect(path, 0, 1000)) >= 0);
+	TL_CHILD_CHECK(fdpass_send(front2, p[1]) == 0);
 	fd = -1;
-	CHECK(fdpass_backend_recv(b, &fd, 1000) == 1, 29);
-	CHECK(tl_same_file(fd, p[1]), 29);
+	TL_CHILD_CHECK(fdpass_backend_recv(b, &fd, 1000) == 1);
+	TL_CHILD_CHECK(tl_same_file(fd, p[1]));
 	close(fd);
 	fdpass_backend_free(b);
 	fdpass_meta_free(m);
@@ -153,8 +116,8 @@ static void test_receiver_at_fd_limit(void **state)
 	char path[300];
 	int r;
 
-	ft_path(state, "backend.sock", path, sizeof(path));
-	r = ft_child_result(ft_fork(child_at_fd_limit, path));
+	tl_path_in(path, sizeof(path), state, "backend.sock");
+	r = tl_child_result(tl_fork_peer(child_at_fd_limit, path));
 	if (r == 77)
 		skip(); /* valgrind: RLIMIT_NOFILE is only emulated */
 	assert_int_equal(r, 0);
@@ -166,31 +129,17 @@ static void test_receiver_at_fd_limit(void **state)
 /* Connect without waiting until the backlog is full; the connected sockets. */
 static int *fill_backlog(const char *path, size_t max, size_t *n)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int *fds = calloc(max, sizeof(int));
 
 	assert_non_null(fds);
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	for (*n = 0;; (*n)++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-		assert_true(fd >= 0);
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			assert_int_equal(errno, EAGAIN);
-			close(fd);
-			break;
-		}
-		assert_true(*n < max);
-		fds[*n] = fd;
-	}
+	*n = tl_fill_backlog(path, fds, max);
 	return fds;
 }
 
 /* Every call that needs the backlog times out on time, and writes nothing. */
 static void assert_backlog_full(const char *path)
 {
-	fdpass_meta *m = ft_meta(100);
+	fdpass_meta *m = tl_meta(100);
 	struct stat st, now;
 	int sv[2], fd;
 	int64_t t0;
@@ -198,21 +147,21 @@ static void assert_backlog_full(const char *path)
 	tl_socketpair(SOCK_STREAM, sv);
 	assert_int_equal(fstat(sv[1], &st), 0);
 
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_connect(path, 0, 0), -EAGAIN);
-	assert_in_range(ft_now_ms() - t0, 0, ft_margin_ms());
-	t0 = ft_now_ms();
+	assert_in_range(tl_now_ms() - t0, 0, tl_margin_ms());
+	t0 = tl_now_ms();
 	fd = fdpass_connect(path, 0, 200);
 	assert_int_equal(fd, -ETIMEDOUT);
-	assert_bounded(ft_now_ms() - t0, 200);
-	t0 = ft_now_ms();
+	assert_bounded(tl_now_ms() - t0, 200);
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_handoff(path, sv[1], NULL, NULL, 200), -ETIMEDOUT);
-	assert_bounded(ft_now_ms() - t0, 200);
-	t0 = ft_now_ms();
+	assert_bounded(tl_now_ms() - t0, 200);
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_handoff_meta(path, sv[1], NULL, NULL, m, 200), -ETIMEDOUT);
-	assert_bounded(ft_now_ms() - t0, 200);
+	assert_bounded(tl_now_ms() - t0, 200);
 	/* The client heard nothing, and is still the caller's. */
-	assert_nothing_to_read(sv[0]);
+	tl_assert_nothing_to_read(sv[0]);
 	assert_int_equal(fstat(sv[1], &now), 0);
 	assert_true(now.st_dev == st.st_dev && now.st_ino == st.st_ino);
 	close(sv[0]);
@@ -230,7 +179,7 @@ static void drain(fdpass_backend *b)
 		int r = fdpass_backend_recv(b, &fd, 0);
 
 		assert_int_equal(r, -EAGAIN);
-		if (ft_wait_fd(fdpass_backend_fd(b), POLLIN, 0) == 0)
+		if (tl_wait_fd(fdpass_backend_fd(b), POLLIN, 0) == 0)
 			return;
 	}
 	fail_msg("the backend never drained its backlog");
@@ -259,7 +208,7 @@ static void test_backlog_full(void **state)
 	int lfd, *fillers;
 
 	/* A socket-activated backend with a backlog of 1. */
-	ft_path(state, "small.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "small.sock");
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(lfd >= 0);
@@ -293,7 +242,7 @@ static void test_backlog_full_somaxconn(void **state)
 	}
 	if (rl.rlim_cur < 8192)
 		skip();
-	ft_path(state, "backend.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
 	fillers = fill_backlog(path, 8000, &n);
 	assert_true(n > 1);
@@ -316,23 +265,24 @@ struct hoarder_job {
 
 /*
  * Accept every connection and hold it, reading nothing, until told to go;
- * then serve them: hand-offs (write "ok" to each client; exit status: 0
- * if there were 64), or count the metadata messages of one connection
- * (exit status: the count).
+ * then serve them: hand-offs (write "ok" to each client; result: 0 if there
+ * were 64), or count the metadata messages of one connection (result: the
+ * count; -1 if something failed).
  */
 static int hoarder(void *arg)
 {
 	const struct hoarder_job *job = arg;
 	int lfd = fdpass_listen(job->path, -1, FDPASS_NONBLOCK), conns[128], n = 0, i, served = 0;
 
-	if (lfd < 0 || say_ready(job->ready_w) < 0)
-		return 200;
+	if (lfd < 0 || tl_put_byte(job->ready_w) < 0)
+		return -tl_child_failed(__FILE__, __LINE__, "listening: %s", strerror(errno));
 	for (;;) {
 		struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
 				       { .fd = job->go_r, .events = POLLIN } };
 
-		if (poll(p, 2, 10000) <= 0)
-			return 201;
+		/* The parent's word, or its end (the pipe hangs up) */
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return -tl_child_failed(__FILE__, __LINE__, "poll: %s", strerror(errno));
 		if (p[0].revents & POLLIN) {
 			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -366,17 +316,19 @@ static int hoarder(void *arg)
 		} else {
 			int fd = -1;
 
-			if (fdpass_recv(conns[i], &fd) != 1)
-				return 202;
-			if (fdpass_write_all(fd, "ok", 2, 1000) < 0)
-				return 203;
+			if (fdpass_recv(conns[i], &fd) != 1 ||
+			    fdpass_write_all(fd, "ok", 2, 1000) < 0)
+				return -tl_child_failed(__FILE__, __LINE__, "serving connection %d",
+							i);
 			close(fd);
 			served++;
 		}
 	}
 	if (job->meta)
 		return served;
-	return served == 64 ? 0 : 204;
+	if (served != 64)
+		TL_CHILD_FAIL("served %d hand-offs, not 64", served);
+	return 0;
 }
 
 static pid_t start_hoarder(const char *path, int meta, int *go_w)
@@ -385,14 +337,14 @@ static pid_t start_hoarder(const char *path, int meta, int *go_w)
 	int ready[2], go[2];
 	pid_t pid;
 
-	ft_pipe(ready);
-	ft_pipe(go);
+	tl_pipe(ready);
+	tl_pipe(go);
 	job.ready_w = ready[1];
 	job.go_r = go[0];
-	pid = ft_fork(hoarder, &job);
+	pid = tl_fork_peer(hoarder, &job);
 	close(ready[1]);
 	close(go[0]);
-	wait_ready(ready[0]);
+	assert_int_equal(tl_get_byte(ready[0], 10000), 0);
 	close(ready[0]);
 	*go_w = go[1];
 	return pid;
@@ -405,7 +357,7 @@ static void test_backend_never_reads_handoffs(void **state)
 	int64_t t0, worst = 0;
 	pid_t pid;
 
-	ft_path(state, "hoarder.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "hoarder.sock");
 	pid = start_hoarder(path, 0, &go);
 	for (i = 0; i < 64; i++) {
 		int sv[2];
@@ -413,22 +365,22 @@ static void test_backend_never_reads_handoffs(void **state)
 		tl_socketpair(SOCK_STREAM, sv);
 		clients[i] = sv[0];
 		fronts[i] = sv[1];
-		t0 = ft_now_ms();
+		t0 = tl_now_ms();
 		/* The message fits the socket's buffer: done without a reader. */
 		assert_int_equal(fdpass_handoff(path, fronts[i], NULL, NULL, 1000), 0);
-		if (ft_now_ms() - t0 > worst)
-			worst = ft_now_ms() - t0;
+		if (tl_now_ms() - t0 > worst)
+			worst = tl_now_ms() - t0;
 		close(fronts[i]);
 	}
-	assert_in_range(worst, 0, ft_margin_ms());
+	assert_in_range(worst, 0, tl_margin_ms());
 	assert_int_equal(write(go, "g", 1), 1);
 	close(go);
-	ft_wait_child(pid);
+	tl_wait_child(pid);
 	for (i = 0; i < 64; i++) {
 		size_t n = 0;
 		ssize_t r;
 
-		while (ft_wait_fd(clients[i], POLLIN, 2000) > 0 &&
+		while (tl_wait_fd(clients[i], POLLIN, 2000) > 0 &&
 		       (r = read(clients[i], buf + n, sizeof(buf) - 1 - n)) > 0)
 			n += (size_t)r;
 		buf[n] = '\0';
@@ -443,25 +395,25 @@ static void test_backend_never_reads_handoffs(void **state)
 static void test_backend_never_reads_flooded(void **state)
 {
 	enum { DATA = 16384, TIMEOUT = 200 };
-	fdpass_meta *m = ft_meta(DATA);
+	fdpass_meta *m = tl_meta(DATA);
 	int conn, go, p[2], r = 0, sent, fl;
 	char path[300], byte = 0;
 	int64_t t0, elapsed;
 	pid_t pid;
 
-	ft_path(state, "hoarder.sock", path, sizeof(path));
-	ft_pipe(p);
+	tl_path_in(path, sizeof(path), state, "hoarder.sock");
+	tl_pipe(p);
 	pid = start_hoarder(path, 1, &go);
 	conn = fdpass_connect(path, 0, 1000);
 	assert_true(conn >= 0);
 	/* Message after message until the buffer is full: each call on time. */
 	for (sent = 0; sent < 200; sent++) {
-		t0 = ft_now_ms();
+		t0 = tl_now_ms();
 		r = fdpass_send_meta(conn, &p[1], 1, m, 0, TIMEOUT);
-		elapsed = ft_now_ms() - t0;
+		elapsed = tl_now_ms() - t0;
 		if (r < 0)
 			break;
-		assert_in_range(elapsed, 0, TIMEOUT + ft_margin_ms());
+		assert_in_range(elapsed, 0, TIMEOUT + tl_margin_ms());
 	}
 	assert_true(sent >= 1 && sent < 200);
 	/*
@@ -472,26 +424,26 @@ static void test_backend_never_reads_flooded(void **state)
 	if (r == -ETIMEDOUT)
 		assert_bounded(elapsed, TIMEOUT);
 	else if (r == -ECONNABORTED)
-		assert_in_range(elapsed, TIMEOUT, 2 * TIMEOUT + ft_margin_ms());
+		assert_in_range(elapsed, TIMEOUT, 2 * TIMEOUT + tl_margin_ms());
 	else
 		fail_msg("send to a full connection: %d (%s)", r, fdpass_strerror(r));
 
 	/* Other sends on the full connection stop on time too. */
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_send_fds(conn, &p[1], 1, "x", 1, 0, TIMEOUT), -ETIMEDOUT);
-	assert_bounded(ft_now_ms() - t0, TIMEOUT);
+	assert_bounded(tl_now_ms() - t0, TIMEOUT);
 	fl = fcntl(conn, F_GETFL);
 	assert_int_equal(fcntl(conn, F_SETFL, fl | O_NONBLOCK), 0);
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_send(conn, p[1]), -EAGAIN);
 	assert_int_equal(fdpass_write_all(conn, &byte, 1, 0), -ETIMEDOUT);
-	assert_in_range(ft_now_ms() - t0, 0, ft_margin_ms());
+	assert_in_range(tl_now_ms() - t0, 0, tl_margin_ms());
 	close(conn);
 
 	/* The backend then finds every whole message, and nothing of the cut one. */
 	assert_int_equal(write(go, "g", 1), 1);
 	close(go);
-	assert_int_equal(ft_child_result(pid), sent);
+	assert_int_equal(tl_child_result(pid), sent);
 	close(p[0]);
 	close(p[1]);
 	fdpass_meta_free(m);
@@ -510,34 +462,34 @@ static void test_client_never_reads(void **state)
 
 	assert_non_null(buf);
 	memset(buf, 'x', BIG);
-	ft_tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(setsockopt(front, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 	assert_int_equal(setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all(front, buf, BIG, 200), -ETIMEDOUT);
-	assert_bounded(ft_now_ms() - t0, 200);
+	assert_bounded(tl_now_ms() - t0, 200);
 	/* Timeout 0 on the full socket: at once. */
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_write_all(front, buf, BIG, 0), -ETIMEDOUT);
-	assert_in_range(ft_now_ms() - t0, 0, ft_margin_ms());
+	assert_in_range(tl_now_ms() - t0, 0, tl_margin_ms());
 	close(client);
 	close(front);
 	free(buf);
 	limit_hit();
 
 	/* A head with a small start of body fits: the hand-off completes. */
-	ft_path(state, "backend.sock", path, sizeof(path));
+	tl_path_in(path, sizeof(path), state, "backend.sock");
 	lfd = fdpass_listen(path, -1, FDPASS_NONBLOCK);
 	assert_true(lfd >= 0);
 	memset(small_body, 's', sizeof(small_body));
 	assert_int_equal(fdpass_response_new(&resp, 200), 0);
 	assert_int_equal(fdpass_response_set_body(resp, small_body, sizeof(small_body)), 0);
-	ft_tcp_pair(&client, &front);
+	tl_tcp_pair(&client, &front);
 	assert_int_equal(setsockopt(front, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
-	t0 = ft_now_ms();
+	t0 = tl_now_ms();
 	assert_int_equal(fdpass_flusher_run("flush", front, resp), 0);
 	assert_int_equal(fdpass_handoff(path, front, NULL, resp, 1000), 0);
-	assert_in_range(ft_now_ms() - t0, 0, ft_margin_ms());
+	assert_in_range(tl_now_ms() - t0, 0, tl_margin_ms());
 	conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(conn >= 0);
 	assert_int_equal(fdpass_recv(conn, &fd), 1);
@@ -553,12 +505,12 @@ static void test_client_never_reads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		FT_TEST(test_receiver_at_fd_limit),
-		FT_TEST(test_backlog_full),
-		FT_TEST(test_backlog_full_somaxconn),
-		FT_TEST(test_backend_never_reads_handoffs),
-		FT_TEST(test_backend_never_reads_flooded),
-		FT_TEST(test_client_never_reads),
+		TL_DIR_TEST(test_receiver_at_fd_limit),
+		TL_DIR_TEST(test_backlog_full),
+		TL_DIR_TEST(test_backlog_full_somaxconn),
+		TL_DIR_TEST(test_backend_never_reads_handoffs),
+		TL_DIR_TEST(test_backend_never_reads_flooded),
+		TL_DIR_TEST(test_client_never_reads),
 	};
 	int r;
 

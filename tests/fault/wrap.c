@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testlib.h"
 #include "wrap.h"
 
 ssize_t __real_sendmsg(int fd, const struct msghdr *msg, int flags);
@@ -88,14 +89,6 @@ const char *fi_call_name(enum fi_call call)
 	return call < FI_NCALLS ? call_names[call] : "?";
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void fi_arm(const char *site, const struct fi_rule *rules, size_t n)
 {
 	if (n > MAX_RULES)
@@ -104,7 +97,7 @@ void fi_arm(const char *site, const struct fi_rule *rules, size_t n)
 	memcpy(script.rules, rules, n * sizeof(*rules));
 	script.nrules = n;
 	script.site = site;
-	script.armed_at = now_ms();
+	script.armed_at = tl_now_ms();
 	script.pid = getpid();
 }
 
@@ -178,7 +171,7 @@ static int rule_hits(const struct fi_rule *r, unsigned k)
 
 	if (k < r->first || (k - r->first) % step)
 		return 0;
-	if (r->within_ms && now_ms() - script.armed_at >= r->within_ms)
+	if (r->within_ms && tl_now_ms() - script.armed_at >= r->within_ms)
 		return 0;
 	index = (k - r->first) / step;
 	return r->times == 0 || index < r->times;

@@ -50,7 +50,7 @@
 
 #include <fdpass.h>
 
-#include "fuzz-common.h"
+#include "testlib.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -58,15 +58,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_MAX_INPUT 16384
 #define FRONTENDS 4
 #define MAX_OPS 256
-
-#define CHECK(cond)                                                                   \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "fuzz-backend: check failed: %s (line %d)\n", \
-				#cond, __LINE__);                                     \
-			abort();                                                      \
-		}                                                                     \
-	} while (0)
 
 static int pipe_fds[2] = { -1, -1 };
 static struct stat pipe_st[2];
@@ -77,8 +68,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	signal(SIGPIPE, SIG_IGN);
-	CHECK(pipe2(pipe_fds, O_CLOEXEC) == 0);
-	CHECK(fstat(pipe_fds[0], &pipe_st[0]) == 0 && fstat(pipe_fds[1], &pipe_st[1]) == 0);
+	TL_CHECK(pipe2(pipe_fds, O_CLOEXEC) == 0);
+	TL_CHECK(fstat(pipe_fds[0], &pipe_st[0]) == 0 && fstat(pipe_fds[1], &pipe_st[1]) == 0);
 	snprintf(name, sizeof(name), "@fdpass-fuzz-backend-%ld", (long)getpid());
 	return 0;
 }
@@ -133,29 +124,29 @@ static int receive(fdpass_backend *b, int how)
 		break;
 	}
 	flags = fdpass_backend_last_flags(b);
-	CHECK(flags >= 0);
+	TL_CHECK(flags >= 0);
 	if (r != 1) {
-		CHECK(documented(r));
-		CHECK(how >= 2 ? n == 0 : fds[0] == -1);
-		CHECK(m == NULL);
-		CHECK(flags == 0);
+		TL_CHECK(documented(r));
+		TL_CHECK(how >= 2 ? n == 0 : fds[0] == -1);
+		TL_CHECK(m == NULL);
+		TL_CHECK(flags == 0);
 		return r;
 	}
-	CHECK(n >= 1 && n <= room);
+	TL_CHECK(n >= 1 && n <= room);
 	for (i = 0; i < n; i++) {
-		CHECK(fds[i] >= 0);
-		CHECK(fcntl(fds[i], F_GETFD) & FD_CLOEXEC);
-		CHECK(is_pipe_end(fds[i]));
+		TL_CHECK(fds[i] >= 0);
+		TL_CHECK(fcntl(fds[i], F_GETFD) & FD_CLOEXEC);
+		TL_CHECK(is_pipe_end(fds[i]));
 	}
 	/* Flags agree with what came out. */
 	if (asked) {
-		CHECK(!!(flags & FDPASS_BACKEND_META) == (m != NULL));
-		CHECK(!(flags & (FDPASS_BACKEND_META_DROPPED | FDPASS_BACKEND_DATA_DROPPED)));
+		TL_CHECK(!!(flags & FDPASS_BACKEND_META) == (m != NULL));
+		TL_CHECK(!(flags & (FDPASS_BACKEND_META_DROPPED | FDPASS_BACKEND_DATA_DROPPED)));
 	} else {
-		CHECK(!!(flags & FDPASS_BACKEND_META_DROPPED) == !!(flags & FDPASS_BACKEND_META));
-		CHECK(!(flags & FDPASS_BACKEND_DATA_DROPPED) || (flags & FDPASS_BACKEND_META));
+		TL_CHECK(!!(flags & FDPASS_BACKEND_META_DROPPED) == !!(flags & FDPASS_BACKEND_META));
+		TL_CHECK(!(flags & FDPASS_BACKEND_DATA_DROPPED) || (flags & FDPASS_BACKEND_META));
 	}
-	CHECK(!(flags & FDPASS_BACKEND_FDS_DROPPED) || n == room);
+	TL_CHECK(!(flags & FDPASS_BACKEND_FDS_DROPPED) || n == room);
 	fdpass_meta_free(m);
 	for (i = 0; i < n; i++)
 		close(fds[i]);
@@ -185,9 +176,9 @@ static void send_message(int sock, unsigned arg, const uint8_t *data, size_t len
 		(void)fdpass_send_meta(sock, fds, 1, NULL, FDPASS_NONBLOCK, 0);
 		return;
 	}
-	CHECK(fdpass_meta_new(&m) == 0);
-	CHECK(fdpass_meta_set_data(m, data, len) == 0);
-	CHECK(fdpass_meta_add_pair(m, "k", "v") == 0);
+	TL_CHECK(fdpass_meta_new(&m) == 0);
+	TL_CHECK(fdpass_meta_set_data(m, data, len) == 0);
+	TL_CHECK(fdpass_meta_add_pair(m, "k", "v") == 0);
 	(void)fdpass_send_meta(sock, fds, arg >> 1 > 3 ? 3 : arg >> 1, m, FDPASS_NONBLOCK, 0);
 	fdpass_meta_free(m);
 }
@@ -204,19 +195,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	cfg = data[0];
 	seq = cfg & 1;
-	before = fuzz_count_fds();
-	CHECK(fdpass_backend_new(&b, name, -1, seq ? FDPASS_SEQPACKET : 0) == 0);
-	CHECK(fdpass_backend_set_max_fds(b, ((cfg >> 1) & 3) + 1) == 0);
+	before = tl_count_fds();
+	TL_CHECK(fdpass_backend_new(&b, name, -1, seq ? FDPASS_SEQPACKET : 0) == 0);
+	TL_CHECK(fdpass_backend_set_max_fds(b, ((cfg >> 1) & 3) + 1) == 0);
 	if (cfg & 8)
-		CHECK(fdpass_backend_set_max_payload(b, 64) == 0);
+		TL_CHECK(fdpass_backend_set_max_payload(b, 64) == 0);
 	if (cfg & 16)
-		CHECK(fdpass_backend_set_message_timeout(b, 1) == 0);
+		TL_CHECK(fdpass_backend_set_message_timeout(b, 1) == 0);
 	if (cfg & 32)
-		CHECK(fdpass_backend_set_idle_timeout(b, 1) == 0);
+		TL_CHECK(fdpass_backend_set_idle_timeout(b, 1) == 0);
 	if (cfg & 64)
-		CHECK(fdpass_backend_allow_uid(b, getuid() + 1) == 0);
+		TL_CHECK(fdpass_backend_allow_uid(b, getuid() + 1) == 0);
 	if (cfg & 128)
-		CHECK(fdpass_backend_set_max_connections(b, 2) == 0);
+		TL_CHECK(fdpass_backend_set_max_connections(b, 2) == 0);
 
 	for (ops = 0; pos < size && ops < MAX_OPS; ops++) {
 		uint8_t op = data[pos++];
@@ -281,9 +272,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < 64 && receive(b, i % 4) != -EAGAIN; i++)
 		;
 	fdpass_backend_free(b);
-	if (fuzz_count_fds() != before) {
+	if (tl_count_fds() != before) {
 		fprintf(stderr, "fuzz-backend: fd leak: %d fds open before the input, %d after\n",
-			before, fuzz_count_fds());
+			before, tl_count_fds());
 		abort();
 	}
 	return 0;

@@ -39,19 +39,12 @@
 
 #include "http-head.h"
 
+#include "testlib.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_MAX_INPUT 65536
-
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "fuzz-http-head: check failed: %s (line %d)\n", \
-				#cond, __LINE__);                                    \
-			abort();                                                     \
-		}                                                                    \
-	} while (0)
 
 /* ---- the reference ---------------------------------------------------- */
 
@@ -239,7 +232,7 @@ static enum http_head_result parse_copy(const uint8_t *data, size_t len, size_t 
 	char *buf = malloc(len ? len : 1);
 	enum http_head_result r;
 
-	CHECK(buf != NULL);
+	TL_CHECK(buf != NULL);
 	if (len)
 		memcpy(buf, data, len);
 	memset(h, 0xA5, sizeof(*h));
@@ -252,12 +245,12 @@ static enum http_head_result parse_copy(const uint8_t *data, size_t len, size_t 
 static void check_same_head(const struct http_head *x, const char *a, const struct http_head *y,
 			    const char *b)
 {
-	CHECK(x->head_len == y->head_len);
-	CHECK(x->method - a == y->method - b && x->method_len == y->method_len);
-	CHECK(x->target - a == y->target - b && x->target_len == y->target_len);
-	CHECK(x->minor_version == y->minor_version);
-	CHECK(x->path_len == y->path_len);
-	CHECK(x->path_len == 0 || !memcmp(x->path, y->path, x->path_len));
+	TL_CHECK(x->head_len == y->head_len);
+	TL_CHECK(x->method - a == y->method - b && x->method_len == y->method_len);
+	TL_CHECK(x->target - a == y->target - b && x->target_len == y->target_len);
+	TL_CHECK(x->minor_version == y->minor_version);
+	TL_CHECK(x->path_len == y->path_len);
+	TL_CHECK(x->path_len == 0 || !memcmp(x->path, y->path, x->path_len));
 }
 
 static void check_fields(const char *buf, size_t head_len, const struct http_head *h)
@@ -273,10 +266,10 @@ static void check_fields(const char *buf, size_t head_len, const struct http_hea
 		vlen = 0;
 		r = http_head_field(buf, head_len, names[i], &v, &vlen);
 		want = ref_field(buf, head_len, names[i], &voff, &rlen);
-		CHECK(r == want);
+		TL_CHECK(r == want);
 		if (r) {
-			CHECK(within(v, vlen, buf, head_len));
-			CHECK(v == buf + voff && vlen == rlen);
+			TL_CHECK(within(v, vlen, buf, head_len));
+			TL_CHECK(v == buf + voff && vlen == rlen);
 		}
 	}
 
@@ -296,11 +289,11 @@ static void check_fields(const char *buf, size_t head_len, const struct http_hea
 			if (!memchr(name, '\0', n)) {
 				r = http_head_field(buf, head_len, name, &v, &vlen);
 				want = ref_field(buf, head_len, name, &voff, &rlen);
-				CHECK(r == want);
+				TL_CHECK(r == want);
 				if (r)
-					CHECK(v == buf + voff && vlen == rlen);
+					TL_CHECK(v == buf + voff && vlen == rlen);
 				if (h)
-					CHECK(r == 1);
+					TL_CHECK(r == 1);
 			}
 		}
 		lf = memchr(buf + off, '\n', head_len - off);
@@ -313,9 +306,9 @@ static void check_fields(const char *buf, size_t head_len, const struct http_hea
 	length = (size_t)-1;
 	r = http_head_body_length(buf, head_len, &length);
 	if (ref_field(buf, head_len, "Transfer-Encoding", &voff, &rlen)) {
-		CHECK(r == -1);
+		TL_CHECK(r == -1);
 	} else if (!ref_field(buf, head_len, "Content-Length", &voff, &rlen)) {
-		CHECK(r == 0 && length == 0);
+		TL_CHECK(r == 0 && length == 0);
 	} else {
 		/* Every Content-Length field must be digits, and all must agree. */
 		size_t base = 0, first = 0;
@@ -342,9 +335,9 @@ static void check_fields(const char *buf, size_t head_len, const struct http_hea
 				base--;
 		}
 		if (ok)
-			CHECK(r == 0 && length == first);
+			TL_CHECK(r == 0 && length == first);
 		else
-			CHECK(r == -1);
+			TL_CHECK(r == -1);
 	}
 }
 
@@ -353,31 +346,31 @@ static void check_complete(const char *buf, size_t len, size_t max, const struct
 {
 	size_t k;
 
-	CHECK(h->head_len <= len && h->head_len <= max);
-	CHECK(h->head_len == ref->head_len);
+	TL_CHECK(h->head_len <= len && h->head_len <= max);
+	TL_CHECK(h->head_len == ref->head_len);
 	/* It ends with an empty line. */
-	CHECK(h->head_len >= 2 && buf[h->head_len - 1] == '\n');
-	CHECK(buf[h->head_len - 2] == '\n' ||
-	      (h->head_len >= 3 && buf[h->head_len - 2] == '\r' && buf[h->head_len - 3] == '\n'));
-	CHECK(within(h->method, h->method_len, buf, h->head_len));
-	CHECK(within(h->target, h->target_len, buf, h->head_len));
-	CHECK(h->method == buf && h->method_len == ref->method_len);
-	CHECK(h->target == buf + ref->target_off && h->target_len == ref->target_len);
-	CHECK(h->minor_version == ref->minor_version);
-	CHECK(h->minor_version >= 0 && h->minor_version <= 9);
+	TL_CHECK(h->head_len >= 2 && buf[h->head_len - 1] == '\n');
+	TL_CHECK(buf[h->head_len - 2] == '\n' ||
+	         (h->head_len >= 3 && buf[h->head_len - 2] == '\r' && buf[h->head_len - 3] == '\n'));
+	TL_CHECK(within(h->method, h->method_len, buf, h->head_len));
+	TL_CHECK(within(h->target, h->target_len, buf, h->head_len));
+	TL_CHECK(h->method == buf && h->method_len == ref->method_len);
+	TL_CHECK(h->target == buf + ref->target_off && h->target_len == ref->target_len);
+	TL_CHECK(h->minor_version == ref->minor_version);
+	TL_CHECK(h->minor_version >= 0 && h->minor_version <= 9);
 	for (k = 0; k < h->method_len; k++)
-		CHECK(ref_tchar((unsigned char)h->method[k]));
-	CHECK(h->target_len > 0);
+		TL_CHECK(ref_tchar((unsigned char)h->method[k]));
+	TL_CHECK(h->target_len > 0);
 
 	if (!within(h->path, h->path_len, buf, h->head_len)) {
 		/* As http-head.h says: a static "/" for "scheme://authority". */
-		CHECK(!ref->path_in_buf);
-		CHECK(h->path_len == 1 && h->path[0] == '/');
+		TL_CHECK(!ref->path_in_buf);
+		TL_CHECK(h->path_len == 1 && h->path[0] == '/');
 	} else {
-		CHECK(ref->path_in_buf);
-		CHECK(within(h->path, h->path_len, h->target, h->target_len));
-		CHECK(h->path == buf + ref->path_off && h->path_len == ref->path_len);
-		CHECK(!memchr(h->path, '?', h->path_len));
+		TL_CHECK(ref->path_in_buf);
+		TL_CHECK(within(h->path, h->path_len, h->target, h->target_len));
+		TL_CHECK(h->path == buf + ref->path_off && h->path_len == ref->path_len);
+		TL_CHECK(!memchr(h->path, '?', h->path_len));
 	}
 }
 
@@ -399,8 +392,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cut = len * data[1] / 256;
 
 	r = parse_copy(req, len, max, &whole, &buf);
-	CHECK(r == HTTP_HEAD_INCOMPLETE || r == HTTP_HEAD_COMPLETE || r == HTTP_HEAD_MALFORMED ||
-	      r == HTTP_HEAD_TOO_LARGE);
+	TL_CHECK(r == HTTP_HEAD_INCOMPLETE || r == HTTP_HEAD_COMPLETE || r == HTTP_HEAD_MALFORMED ||
+	         r == HTTP_HEAD_TOO_LARGE);
 	want = reference(buf, len, max, &ref);
 	if (r != want) {
 		fprintf(stderr, "fuzz-http-head: len %zu max %zu: got %d, reference %d\n", len,
@@ -408,17 +401,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	if (r == HTTP_HEAD_INCOMPLETE)
-		CHECK(len <= max);
+		TL_CHECK(len <= max);
 	if (r == HTTP_HEAD_COMPLETE) {
 		check_complete(buf, len, max, &whole, &ref);
 		check_fields(buf, whole.head_len, &whole);
 
 		/* One byte short: incomplete; exactly the head: the same head. */
 		rp = parse_copy(req, whole.head_len - 1, max, &edge, &ebuf);
-		CHECK(rp == HTTP_HEAD_INCOMPLETE);
+		TL_CHECK(rp == HTTP_HEAD_INCOMPLETE);
 		free(ebuf);
 		rp = parse_copy(req, whole.head_len, max, &edge, &ebuf);
-		CHECK(rp == HTTP_HEAD_COMPLETE);
+		TL_CHECK(rp == HTTP_HEAD_COMPLETE);
 		check_same_head(&whole, buf, &edge, ebuf);
 		free(ebuf);
 	}
@@ -428,12 +421,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Incremental: the prefix is incomplete, or already the final answer. */
 	rp = parse_copy(req, cut, max, &part, &pbuf);
 	if (rp != HTTP_HEAD_INCOMPLETE) {
-		CHECK(rp == r);
+		TL_CHECK(rp == r);
 		if (r == HTTP_HEAD_COMPLETE)
 			check_same_head(&whole, buf, &part, pbuf);
 	}
 	if (r == HTTP_HEAD_INCOMPLETE)
-		CHECK(rp == HTTP_HEAD_INCOMPLETE);
+		TL_CHECK(rp == HTTP_HEAD_INCOMPLETE);
 	free(pbuf);
 	free(buf);
 	return 0;

@@ -34,7 +34,7 @@
 
 #include <fdpass.h>
 
-#include "fuzz-common.h"
+#include "testlib.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,21 +44,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int pipe_fds[2] = { -1, -1 };
 
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "fuzz-meta-recv: check failed: %s (line %d)\n", \
-				#cond, __LINE__);                                    \
-			abort();                                                     \
-		}                                                                    \
-	} while (0)
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
 	signal(SIGPIPE, SIG_IGN);
-	CHECK(pipe2(pipe_fds, O_CLOEXEC) == 0);
+	TL_CHECK(pipe2(pipe_fds, O_CLOEXEC) == 0);
 	return 0;
 }
 
@@ -100,20 +91,20 @@ static void check_same(const fdpass_meta *a, const fdpass_meta *b)
 	size_t la = 0, lb = 0, i;
 	const void *da = fdpass_meta_get_data(a, &la), *db = fdpass_meta_get_data(b, &lb);
 
-	CHECK((da == NULL) == (db == NULL));
-	CHECK(la == lb);
-	CHECK(la == 0 || !memcmp(da, db, la));
+	TL_CHECK((da == NULL) == (db == NULL));
+	TL_CHECK(la == lb);
+	TL_CHECK(la == 0 || !memcmp(da, db, la));
 	for (i = 0; i < 3; i++)
-		CHECK(same_text(fdpass_meta_get(a, fields[i]), fdpass_meta_get(b, fields[i])));
-	CHECK(fdpass_meta_pair_count(a) == fdpass_meta_pair_count(b));
+		TL_CHECK(same_text(fdpass_meta_get(a, fields[i]), fdpass_meta_get(b, fields[i])));
+	TL_CHECK(fdpass_meta_pair_count(a) == fdpass_meta_pair_count(b));
 	for (i = 0; i < fdpass_meta_pair_count(a); i++) {
 		const char *ka, *va, *kb, *vb;
 
-		CHECK(fdpass_meta_get_pair(a, i, &ka, &va) == 0);
-		CHECK(fdpass_meta_get_pair(b, i, &kb, &vb) == 0);
-		CHECK(!strcmp(ka, kb) && !strcmp(va, vb));
+		TL_CHECK(fdpass_meta_get_pair(a, i, &ka, &va) == 0);
+		TL_CHECK(fdpass_meta_get_pair(b, i, &kb, &vb) == 0);
+		TL_CHECK(!strcmp(ka, kb) && !strcmp(va, vb));
 	}
-	CHECK(fdpass_meta_get_pair(a, i, NULL, NULL) == -ERANGE);
+	TL_CHECK(fdpass_meta_get_pair(a, i, NULL, NULL) == -ERANGE);
 }
 
 /* What a decoded message must look like. */
@@ -121,30 +112,30 @@ static void check_decoded(const fdpass_meta *m)
 {
 	size_t i, j, n = fdpass_meta_pair_count(m);
 
-	CHECK(n <= FDPASS_META_MAX_PAIRS);
+	TL_CHECK(n <= FDPASS_META_MAX_PAIRS);
 	for (i = 0; i < n; i++) {
 		const char *k, *v;
 
-		CHECK(fdpass_meta_get_pair(m, i, &k, &v) == 0);
-		CHECK(strlen(k) >= 1 && strlen(k) <= FDPASS_META_MAX_KEY);
-		CHECK(strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-		      strlen(k));
-		CHECK(strlen(v) <= FDPASS_META_MAX_TEXT);
+		TL_CHECK(fdpass_meta_get_pair(m, i, &k, &v) == 0);
+		TL_CHECK(strlen(k) >= 1 && strlen(k) <= FDPASS_META_MAX_KEY);
+		TL_CHECK(strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+		         strlen(k));
+		TL_CHECK(strlen(v) <= FDPASS_META_MAX_TEXT);
 		/* fdpass_meta_find() gives the first value of a key. */
 		for (j = 0; j < i; j++) {
 			const char *kj;
 
-			CHECK(fdpass_meta_get_pair(m, j, &kj, NULL) == 0);
+			TL_CHECK(fdpass_meta_get_pair(m, j, &kj, NULL) == 0);
 			if (!strcmp(kj, k))
 				break;
 		}
 		if (j == i)
-			CHECK(fdpass_meta_find(m, k) && !strcmp(fdpass_meta_find(m, k), v));
+			TL_CHECK(fdpass_meta_find(m, k) && !strcmp(fdpass_meta_find(m, k), v));
 	}
 	for (i = FDPASS_META_CLIENT_ADDR; i <= FDPASS_META_FLUSHER; i++) {
 		const char *t = fdpass_meta_get(m, (int)i);
 
-		CHECK(!t || strlen(t) <= FDPASS_META_MAX_TEXT);
+		TL_CHECK(!t || strlen(t) <= FDPASS_META_MAX_TEXT);
 	}
 }
 
@@ -156,18 +147,18 @@ static void check_roundtrip(const fdpass_meta *m, const int *fds, size_t nfds)
 	fdpass_meta *again = NULL;
 	int r;
 
-	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	TL_CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
 	r = fdpass_send_meta(sv[0], fds, nfds, m, FDPASS_NONBLOCK, 0);
 	if (r == -EMSGSIZE) { /* more than a packet can hold */
 		close(sv[0]);
 		close(sv[1]);
 		return;
 	}
-	CHECK(r == 0);
+	TL_CHECK(r == 0);
 	r = fdpass_recv_meta(sv[1], got, &n, &again, FDPASS_META_LIMIT, FDPASS_NONBLOCK, 0);
-	CHECK(r == 1);
-	CHECK(n == nfds);
-	CHECK(again != NULL);
+	TL_CHECK(r == 1);
+	TL_CHECK(n == nfds);
+	TL_CHECK(again != NULL);
 	check_same(m, again);
 	fdpass_meta_free(again);
 	for (i = 0; i < n; i++)
@@ -190,17 +181,17 @@ static void drain(int sock, size_t room, size_t max_payload)
 		memset(fds, -1, sizeof(fds));
 		r = fdpass_recv_meta(sock, fds, &n, &m, max_payload, FDPASS_NONBLOCK, 0);
 		if (r <= 0) {
-			CHECK(n == 0);
-			CHECK(m == NULL);
-			CHECK(r != -EINVAL && r != -ENOMEM && r != -EAGAIN);
+			TL_CHECK(n == 0);
+			TL_CHECK(m == NULL);
+			TL_CHECK(r != -EINVAL && r != -ENOMEM && r != -EAGAIN);
 			return;
 		}
-		CHECK(r == 1);
-		CHECK(n <= room);
+		TL_CHECK(r == 1);
+		TL_CHECK(n <= room);
 		for (i = 0; i < n; i++)
-			CHECK(fds[i] >= 0 && (fcntl(fds[i], F_GETFD) & FD_CLOEXEC));
+			TL_CHECK(fds[i] >= 0 && (fcntl(fds[i], F_GETFD) & FD_CLOEXEC));
 		if (!m) {
-			CHECK(n == 1); /* httpd's plain message */
+			TL_CHECK(n == 1); /* httpd's plain message */
 		} else {
 			check_decoded(m);
 			check_roundtrip(m, fds, n);
@@ -225,10 +216,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fdpos = (size_t)(data[0] >> 4) * 3;
 	msg = data + 1;
 	len = size - 1;
-	before = fuzz_count_fds();
+	before = tl_count_fds();
 
 	/* One packet. */
-	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	TL_CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
 	if (send_part(sv[0], msg, len, nfds) == 0) {
 		close(sv[0]);
 		drain(sv[1], room, max_payload);
@@ -238,7 +229,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(sv[1]);
 
 	/* A stream, the fds with byte fdpos. */
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	TL_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
 	if (len > 0) {
 		int ok;
 
@@ -247,15 +238,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			ok = send_part(sv[0], msg, fdpos, 0) == 0 &&
 			     send_part(sv[0], msg + fdpos, len - fdpos, nfds) == 0;
-		CHECK(ok);
+		TL_CHECK(ok);
 	}
 	close(sv[0]);
 	drain(sv[1], room, max_payload);
 	close(sv[1]);
 
-	if (fuzz_count_fds() != before) {
+	if (tl_count_fds() != before) {
 		fprintf(stderr, "fuzz-meta-recv: fd leak: %d fds open before the input, %d after\n",
-			before, fuzz_count_fds());
+			before, tl_count_fds());
 		abort();
 	}
 	return 0;

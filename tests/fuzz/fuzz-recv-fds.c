@@ -48,7 +48,6 @@
  *  - every successful call consumes at least one byte or packet: the loop
  *    ends within the number of bytes and packets sent.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -66,6 +65,8 @@
 #include <unistd.h>
 
 #include <fdpass.h>
+
+#include "testlib.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -90,53 +91,18 @@ static void restore_limit(void)
 	}
 }
 
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			restore_limit();                                             \
-			fprintf(stderr, "fuzz-recv-fds: check failed: %s (line %d)\n", \
-				#cond, __LINE__);                                    \
-			abort();                                                     \
-		}                                                                    \
+/* The lowered limit first: what libFuzzer does after an abort needs fds. */
+#define CHECK(cond) \
+	do { \
+		if (!(cond)) { \
+			restore_limit(); \
+			tl_check_failed(__FILE__, __LINE__, #cond); \
+		} \
 	} while (0)
 
 /* The kinds of fd, opened once; pool[SELF] stays -1 (it is per input). */
 static int pool[KINDS];
 static struct stat pool_stat[KINDS];
-
-/*
- * The number of open fds; and if nth_free is not NULL, the (*nth_free + 1)th
- * lowest fd number not in use (as RLIMIT_NOFILE, it leaves *nth_free
- * numbers for new fds: the kernel always takes the lowest free one).
- */
-static int count_fds(int *nth_free)
-{
-	static unsigned char used[65536];
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0, fd, free_left;
-
-	CHECK(d != NULL);
-	if (nth_free)
-		memset(used, 0, sizeof(used));
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		n++;
-		fd = atoi(e->d_name);
-		if (nth_free && fd >= 0 && fd < (int)sizeof(used) && fd != dirfd(d))
-			used[fd] = 1; /* the directory's own fd is free again after */
-	}
-	closedir(d);
-	if (nth_free) {
-		free_left = *nth_free;
-		for (fd = 0; fd < (int)sizeof(used) - 1; fd++)
-			if (!used[fd] && free_left-- == 0)
-				break;
-		*nth_free = fd;
-	}
-	return n;
-}
 
 static int temp_file(void)
 {
@@ -415,7 +381,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 5 || size > FUZZ_MAX_INPUT)
 		return 0;
 	parse_config(&in, &c);
-	before = count_fds(NULL);
+	before = tl_count_fds();
 	for (i = 0; i < KINDS; i++)
 		dups[i] = -1;
 
@@ -455,10 +421,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (c.low_limit) {
 		struct rlimit low = saved_limit;
-		int limit = c.headroom;
 
-		count_fds(&limit);
-		low.rlim_cur = (rlim_t)limit;
+		low.rlim_cur = (rlim_t)tl_nth_free_fd(c.headroom);
 		if (low.rlim_cur < saved_limit.rlim_cur) {
 			CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
 			limit_lowered = 1;
@@ -476,9 +440,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	restore_limit();
 	close(sv[1]);
 
-	if (count_fds(NULL) != before) {
+	if (tl_count_fds() != before) {
 		fprintf(stderr, "fuzz-recv-fds: fd leak: %d fds open before the input, %d after\n",
-			before, count_fds(NULL));
+			before, tl_count_fds());
 		abort();
 	}
 	return 0;

@@ -51,21 +51,14 @@
 
 #include <fdpass.h>
 
+#include "testlib.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_MAX_INPUT 65536
 #define MAX_OPS 400
 #define MAX_STRING (255 * 256)
-
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "fuzz-response: check failed: %s (line %d)\n", \
-				#cond, __LINE__);                                    \
-			abort();                                                     \
-		}                                                                    \
-	} while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -108,7 +101,7 @@ static char *take_string(struct input *in, enum map map, size_t *len)
 		rep = 0;
 	n = (size_t)l < in->left ? (size_t)l : in->left;
 	s = malloc(n * (size_t)(rep + 1) + 1);
-	CHECK(s != NULL);
+	TL_CHECK(s != NULL);
 	for (k = 0; k <= (size_t)rep; k++)
 		for (i = 0; i < n; i++) {
 			unsigned char c = in->p[i];
@@ -165,8 +158,8 @@ static size_t standard_reason_len(int status)
 	const char *reason;
 	size_t len;
 
-	CHECK(fdpass_response_new(&r, status) == 0);
-	CHECK(fdpass_response_get_status(r, &reason) == status);
+	TL_CHECK(fdpass_response_new(&r, status) == 0);
+	TL_CHECK(fdpass_response_get_status(r, &reason) == status);
 	len = strlen(reason);
 	fdpass_response_free(r);
 	return len;
@@ -274,18 +267,18 @@ static void check_getters(const fdpass_response *r, const struct model *m)
 	const void *body;
 	size_t i, len;
 
-	CHECK(fdpass_response_get_status(r, &reason) == m->status);
+	TL_CHECK(fdpass_response_get_status(r, &reason) == m->status);
 	if (m->reason)
-		CHECK(!strcmp(reason, m->reason));
-	CHECK(fdpass_response_header_count(r) == m->nfields);
+		TL_CHECK(!strcmp(reason, m->reason));
+	TL_CHECK(fdpass_response_header_count(r) == m->nfields);
 	for (i = 0; i < m->nfields; i++) {
-		CHECK(fdpass_response_get_header(r, i, &name, &value) == 0);
-		CHECK(!strcmp(name, m->names[i]) && !strcmp(value, m->values[i]));
+		TL_CHECK(fdpass_response_get_header(r, i, &name, &value) == 0);
+		TL_CHECK(!strcmp(name, m->names[i]) && !strcmp(value, m->values[i]));
 	}
-	CHECK(fdpass_response_get_header(r, i, &name, &value) == -ERANGE);
+	TL_CHECK(fdpass_response_get_header(r, i, &name, &value) == -ERANGE);
 	body = fdpass_response_get_body(r, &len);
-	CHECK(len == m->body_len);
-	CHECK(len == 0 ? body == NULL : !memcmp(body, m->body, len));
+	TL_CHECK(len == m->body_len);
+	TL_CHECK(len == 0 ? body == NULL : !memcmp(body, m->body, len));
 }
 
 /* ---- parsing what was written ----------------------------------------- */
@@ -337,14 +330,14 @@ static void check_output(const char *out, size_t len, const struct model *m)
 	long n;
 
 	if (!reason) {
-		CHECK(fdpass_response_new(&tmp, m->status) == 0);
+		TL_CHECK(fdpass_response_new(&tmp, m->status) == 0);
 		fdpass_response_get_status(tmp, &reason);
 	}
 	n = next_line(out, len);
-	CHECK(n >= 13);
+	TL_CHECK(n >= 13);
 	snprintf(status, sizeof(status), "%03d", m->status);
-	CHECK(!memcmp(out, "HTTP/1.1 ", 9) && !memcmp(out + 9, status, 3) && out[12] == ' ');
-	CHECK((size_t)n - 13 == strlen(reason) && !memcmp(out + 13, reason, (size_t)n - 13));
+	TL_CHECK(!memcmp(out, "HTTP/1.1 ", 9) && !memcmp(out + 9, status, 3) && out[12] == ' ');
+	TL_CHECK((size_t)n - 13 == strlen(reason) && !memcmp(out + 13, reason, (size_t)n - 13));
 	fdpass_response_free(tmp);
 	off = (size_t)n + 2;
 
@@ -355,40 +348,40 @@ static void check_output(const char *out, size_t len, const struct model *m)
 		const char *value;
 
 		n = next_line(line, len - off);
-		CHECK(n >= 0); /* every line ends in CRLF, no bare CR or LF */
+		TL_CHECK(n >= 0); /* every line ends in CRLF, no bare CR or LF */
 		off += (size_t)n + 2;
 		if (n == 0)
 			break;
 		/* exactly one field: a token, ':', SP, then text */
 		colon = memchr(line, ':', (size_t)n);
-		CHECK(colon != NULL && colon > line);
+		TL_CHECK(colon != NULL && colon > line);
 		nlen = (size_t)(colon - line);
 		for (k = 0; k < nlen; k++)
-			CHECK(ref_tchar((unsigned char)line[k]));
-		CHECK((size_t)n >= nlen + 2 && colon[1] == ' ');
+			TL_CHECK(ref_tchar((unsigned char)line[k]));
+		TL_CHECK((size_t)n >= nlen + 2 && colon[1] == ' ');
 		value = colon + 2;
 		vlen = (size_t)n - nlen - 2;
 		for (k = 0; k < vlen; k++)
-			CHECK((unsigned char)value[k] >= 0x20 || value[k] == '\t');
-		CHECK(line_no < want_lines);
+			TL_CHECK((unsigned char)value[k] >= 0x20 || value[k] == '\t');
+		TL_CHECK(line_no < want_lines);
 
 		/* and the one expected there */
 		i = line_no - (size_t)want_date;
 		if (want_date && line_no == 0) {
-			CHECK(nlen == 4 && !memcmp(line, "Date", 4));
-			CHECK(imf_fixdate(value, vlen));
+			TL_CHECK(nlen == 4 && !memcmp(line, "Date", 4));
+			TL_CHECK(imf_fixdate(value, vlen));
 		} else if (line_no == want_lines - 1) {
-			CHECK(nlen == 10 && !memcmp(line, "Connection", 10));
-			CHECK(vlen == 5 && !memcmp(value, "close", 5));
+			TL_CHECK(nlen == 10 && !memcmp(line, "Connection", 10));
+			TL_CHECK(vlen == 5 && !memcmp(value, "close", 5));
 		} else {
-			CHECK(nlen == strlen(m->names[i]) && !memcmp(line, m->names[i], nlen));
-			CHECK(vlen == strlen(m->values[i]) && !memcmp(value, m->values[i], vlen));
+			TL_CHECK(nlen == strlen(m->names[i]) && !memcmp(line, m->names[i], nlen));
+			TL_CHECK(vlen == strlen(m->values[i]) && !memcmp(value, m->values[i], vlen));
 		}
 		line_no++;
 	}
-	CHECK(line_no == want_lines);
-	CHECK(len - off == m->body_len);
-	CHECK(m->body_len == 0 || !memcmp(out + off, m->body, m->body_len));
+	TL_CHECK(line_no == want_lines);
+	TL_CHECK(len - off == m->body_len);
+	TL_CHECK(m->body_len == 0 || !memcmp(out + off, m->body, m->body_len));
 }
 
 /* Run the provider into a socketpair; what it wrote, in a malloc'd buffer. */
@@ -399,8 +392,8 @@ static int flush(const char *name, const fdpass_response *r, char **out, size_t 
 	char *buf = malloc(cap);
 	ssize_t got;
 
-	CHECK(buf != NULL);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	TL_CHECK(buf != NULL);
+	TL_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
 	/* Room for the longest head and body, so the provider never waits. */
 	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) < 0)
 		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
@@ -410,10 +403,10 @@ static int flush(const char *name, const fdpass_response *r, char **out, size_t 
 		if (n == cap) {
 			cap *= 2;
 			buf = realloc(buf, cap);
-			CHECK(buf != NULL);
+			TL_CHECK(buf != NULL);
 		}
 		got = read(sv[1], buf + n, cap - n);
-		CHECK(got >= 0);
+		TL_CHECK(got >= 0);
 		if (got == 0)
 			break;
 		n += (size_t)got;
@@ -445,7 +438,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* No response: status 200, its phrase, no field. */
 		m.status = 200;
 		ret = flush(provider, NULL, &out, &len);
-		CHECK(ret == 0);
+		TL_CHECK(ret == 0);
 		check_output(out, len, &m);
 		free(out);
 		return 0;
@@ -453,11 +446,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	ret = fdpass_response_new(&r, status);
 	if (status < 100 || status > 599) {
-		CHECK(ret == -EINVAL && r == NULL);
+		TL_CHECK(ret == -EINVAL && r == NULL);
 		status = 200; /* go on with a valid one */
-		CHECK(fdpass_response_new(&r, status) == 0);
+		TL_CHECK(fdpass_response_new(&r, status) == 0);
 	} else {
-		CHECK(ret == 0 && r != NULL);
+		TL_CHECK(ret == 0 && r != NULL);
 	}
 	m.status = status;
 
@@ -478,7 +471,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				int k = take(&in);
 
 				name = strdup(known[(k < 0 ? 0 : k) % (sizeof(known) / sizeof(known[0]))]);
-				CHECK(name != NULL);
+				TL_CHECK(name != NULL);
 			} else {
 				name = take_string(&in, how == 1 ? TOKEN : RAW, NULL);
 			}
@@ -498,7 +491,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t blen;
 			char *body = take_string(&in, RAW, &blen);
 
-			CHECK(fdpass_response_set_body(r, body, blen) == 0);
+			TL_CHECK(fdpass_response_set_body(r, body, blen) == 0);
 			free(m.body);
 			m.body = blen ? body : NULL;
 			m.body_len = blen;
@@ -513,10 +506,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ret = flush(provider, r, &out, &len);
 	if (model_has(&m, "Connection")) {
 		/* refused before a byte is written */
-		CHECK(ret == -EINVAL);
-		CHECK(len == 0);
+		TL_CHECK(ret == -EINVAL);
+		TL_CHECK(len == 0);
 	} else {
-		CHECK(ret == 0);
+		TL_CHECK(ret == 0);
 		check_output(out, len, &m);
 	}
 	free(out);

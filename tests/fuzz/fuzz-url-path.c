@@ -18,16 +18,9 @@
 
 #include <fdpass.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "testlib.h"
 
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "fuzz-url-path: check failed: %s (line %d)\n", \
-				#cond, __LINE__);                                    \
-			abort();                                                     \
-		}                                                                    \
-	} while (0)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int hex(char c)
 {
@@ -84,13 +77,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	small = data[0];
 	url = malloc(size);
-	CHECK(url != NULL);
+	TL_CHECK(url != NULL);
 	memcpy(url, data + 1, size - 1);
 	url[size - 1] = '\0';
 	ulen = strlen(url);
 	ref = malloc(ulen + 1);
 	big = malloc(ulen + 1);
-	CHECK(ref && big);
+	TL_CHECK(ref && big);
 
 	want = reference(url, ref, &bad_escape);
 	got = fdpass_url_path(url, big, ulen + 1);
@@ -99,27 +92,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	if (want >= 0) {
-		CHECK(!strcmp(big, ref));
-		CHECK(strlen(big) == (size_t)want);
+		TL_CHECK(!strcmp(big, ref));
+		TL_CHECK(strlen(big) == (size_t)want);
 	}
 
 	/* The exact size: ASan catches a byte written past it. */
 	buf = malloc(small ? small : 1);
-	CHECK(buf != NULL);
+	TL_CHECK(buf != NULL);
 	buf[0] = 'x';
 	got = fdpass_url_path(url, buf, small);
 	if (want >= 0 && (size_t)want < small) {
-		CHECK(got == want);
-		CHECK(!strcmp(buf, ref));
+		TL_CHECK(got == want);
+		TL_CHECK(!strcmp(buf, ref));
 	} else if (want >= 0) {
-		CHECK(got == -ENAMETOOLONG);
+		TL_CHECK(got == -ENAMETOOLONG);
 	} else if (bad_escape) {
-		CHECK(got == -EINVAL || got == -ENAMETOOLONG);
+		TL_CHECK(got == -EINVAL || got == -ENAMETOOLONG);
 	} else {
-		CHECK(got == -EINVAL);
+		TL_CHECK(got == -EINVAL);
 	}
 	if (small == 0)
-		CHECK(buf[0] == 'x'); /* nothing written into a buffer of size 0 */
+		TL_CHECK(buf[0] == 'x'); /* nothing written into a buffer of size 0 */
 
 	free(buf);
 	free(big);
