@@ -51,7 +51,7 @@ extern "C" {
 
 /* Version of the headers; fdpass_version() tells the library's at run time. */
 #define FDPASS_VERSION_MAJOR 1
-#define FDPASS_VERSION_MINOR 1
+#define FDPASS_VERSION_MINOR 2
 #define FDPASS_VERSION_MICRO 0
 
 /* The most fds one message may carry (Linux's SCM_MAX_FD). */
