@@ -995,9 +995,968 @@ static void test_max_connections(void **state)
 	fdpass_backend_free(b);
 }
 
+/* ---- the fdpass_backend calls, one by one -------------------------------- */
+
+/* A unique abstract name, so that parallel runs do not collide. */
+static void abstract_name(char *buf, size_t size, const char *what)
+{
+	snprintf(buf, size, "@fdpass-test-be-%ld-%s", (long)getpid(), what);
+}
+
+/* fd is a pipe's read end that yields exactly tag, then EOF. */
+static void assert_fd_carries(int fd, const char *tag)
+{
+	char buf[128];
+
+	assert_true(tl_is_cloexec(fd));
+	tl_read_to_eof(fd, buf, sizeof(buf), 2000);
+	assert_string_equal(buf, tag);
+}
+
+/* Read 1 byte: the peer must have closed the connection (EOF or reset). */
+static void assert_closed_by_peer(int fd)
+{
+	char c;
+	ssize_t n;
+
+	assert_true(tl_wait_fd(fd, POLLIN, 2000) > 0);
+	n = read(fd, &c, 1);
+	if (n != 0 && !(n < 0 && errno == ECONNRESET))
+		fail_msg("expected the peer to close the connection, read gave %zd (%s)", n,
+			 n < 0 ? strerror(errno) : "data");
+}
+
+/* A front-end in this process: connect to path and send one tagged fd. */
+static int send_tagged(const char *path, const char *tag)
+{
+	int sock = fdpass_connect(path, 0, 1000), fd;
+
+	assert_true(sock >= 0);
+	fd = tl_tagged_fd(tag);
+	assert_true(fd >= 0);
+	assert_int_equal(fdpass_send(sock, fd), 0);
+	close(fd);
+	return sock;
+}
+
+static void assert_recv_tag(fdpass_backend *b, const char *tag, int timeout_ms)
+{
+	int fd = -7, r = fdpass_backend_recv(b, &fd, timeout_ms);
+
+	if (r != 1)
+		fail_msg("fdpass_backend_recv = %d (%s), expected the fd \"%s\"", r,
+			 fdpass_strerror(r), tag);
+	assert_true(fd >= 0);
+	assert_fd_carries(fd, tag);
+	close(fd);
+}
+
+static void assert_recv_nothing(fdpass_backend *b)
+{
+	int fd = -7;
+
+	assert_int_equal(fdpass_backend_recv(b, &fd, 0), -EAGAIN);
+	assert_int_equal(fd, -1);
+}
+
+static void test_backend_new_mode_and_free(void **state)
+{
+	char path[300], name[128];
+	fdpass_backend *b = NULL;
+	struct stat st;
+	int sock, efd;
+
+	tl_path_in(path, sizeof(path), state, "b.sock");
+	assert_int_equal(fdpass_backend_new(&b, path, 0640, 0), 0);
+	assert_non_null(b);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0640);
+	efd = fdpass_backend_fd(b);
+	assert_true(efd >= 0);
+	assert_true(tl_is_cloexec(efd));
+	sock = send_tagged(path, "mode 0640");
+	assert_recv_tag(b, "mode 0640", 1000);
+	close(sock);
+	fdpass_backend_free(b);
+	assert_int_equal(lstat(path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	fdpass_backend_free(NULL);
+
+	/* Another mode on the same path, now free again. */
+	assert_int_equal(fdpass_backend_new(&b, path, 0600, 0), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	fdpass_backend_free(b);
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* Packet sockets. */
+	assert_int_equal(fdpass_backend_new(&b, path, -1, FDPASS_SEQPACKET), 0);
+	sock = fdpass_connect(path, FDPASS_SEQPACKET, 1000);
+	assert_true(sock >= 0);
+	efd = tl_tagged_fd("packet");
+	assert_int_equal(fdpass_send(sock, efd), 0);
+	close(efd);
+	assert_recv_tag(b, "packet", 1000);
+	close(sock);
+	fdpass_backend_free(b);
+
+	/* An abstract name: nothing in the file system; gone after free. */
+	abstract_name(name, sizeof(name), "new");
+	assert_int_equal(fdpass_backend_new(&b, name, -1, 0), 0);
+	sock = send_tagged(name, "abstract");
+	assert_recv_tag(b, "abstract", 1000);
+	close(sock);
+	fdpass_backend_free(b);
+	assert_int_equal(fdpass_connect(name, 0, 1000), -ECONNREFUSED);
+}
+
+static void test_backend_new_errors(void **state)
+{
+	char path[300], plain[300];
+	fdpass_backend *b = NULL, *b2 = NULL;
+	struct stat st;
+	int fd, sock;
+
+	tl_path_in(path, sizeof(path), state, "b.sock");
+	assert_int_equal(fdpass_backend_new(NULL, path, -1, 0), -EINVAL);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(fdpass_backend_new(&b, NULL, -1, 0), -EINVAL);
+	assert_int_equal(fdpass_backend_new(&b, "", -1, 0), -EINVAL);
+	assert_int_equal(fdpass_backend_new(&b, path, 010000, 0), -EINVAL);
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0x100), -EINVAL);
+	assert_null(b);
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* A live backend is never taken over, and keeps working. */
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	assert_int_equal(fdpass_backend_new(&b2, path, -1, 0), -EADDRINUSE);
+	assert_null(b2);
+	sock = send_tagged(path, "still mine");
+	assert_recv_tag(b, "still mine", 1000);
+	close(sock);
+
+	/* A file that is not a socket is left alone. */
+	tl_path_in(plain, sizeof(plain), state, "plain");
+	fd = open(plain, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(fdpass_backend_new(&b2, plain, -1, 0), -EEXIST);
+	assert_int_equal(lstat(plain, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+
+	/* The backend itself. */
+	assert_int_equal(fdpass_backend_recv(NULL, &fd, 0), -EINVAL);
+	assert_int_equal(fdpass_backend_recv(b, NULL, 0), -EINVAL);
+	assert_int_equal(fdpass_backend_allow_uid(NULL, 0), -EINVAL);
+	assert_int_equal(fdpass_backend_fd(NULL), -EINVAL);
+	fdpass_backend_free(b);
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* FDPASS_NONBLOCK is allowed (the listener is non-blocking anyway). */
+	assert_int_equal(fdpass_backend_new(&b, path, -1, FDPASS_NONBLOCK), 0);
+	sock = send_tagged(path, "nonblock");
+	assert_recv_tag(b, "nonblock", 1000);
+	close(sock);
+	fdpass_backend_free(b);
+}
+
+static void test_backend_free_leaves_replaced_file(void **state)
+{
+	char path[300], other[300], buf[16] = { 0 };
+	fdpass_backend *b = NULL;
+	int fd, lfd, sock, conn;
+
+	tl_path_in(path, sizeof(path), state, "b.sock");
+
+	/* Somebody put a file of their own where our socket was. */
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	assert_int_equal(unlink(path), 0);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "theirs", 6), 6);
+	close(fd);
+	fdpass_backend_free(b);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 6);
+	assert_string_equal(buf, "theirs");
+	close(fd);
+	assert_int_equal(unlink(path), 0);
+
+	/* ...or another live socket, renamed over ours. */
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	tl_path_in(other, sizeof(other), state, "other.sock");
+	lfd = fdpass_listen(other, -1, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(rename(other, path), 0);
+	fdpass_backend_free(b);
+	sock = fdpass_connect(path, 0, 1000);
+	assert_true(sock >= 0);
+	conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(conn >= 0);
+	close(conn);
+	close(sock);
+	close(lfd);
+}
+
+static void test_backend_adopt(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char path[300];
+	fdpass_backend *b = NULL;
+	int lfd, sock;
+
+	/* A listener made the way a service manager makes one. */
+	tl_path_in(path, sizeof(path), state, "adopted.sock");
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 16), 0);
+	assert_int_equal(fdpass_backend_adopt(&b, lfd), 0);
+	assert_non_null(b);
+	/* Made non-blocking: another process may accept on it too. */
+	assert_true(fcntl(lfd, F_GETFL) & O_NONBLOCK);
+	assert_int_not_equal(fdpass_backend_fd(b), lfd);
+	assert_recv_nothing(b);
+	sock = send_tagged(path, "adopted");
+	assert_recv_tag(b, "adopted", 1000);
+	close(sock);
+	assert_recv_nothing(b);
+	fdpass_backend_free(b); /* the listener was the backend's */
+	assert_false(tl_is_open(lfd));
+	sock = fdpass_connect(path, 0, 1000);
+	assert_true(sock == -ECONNREFUSED || sock == -ENOENT); /* nobody listens */
+
+	/* Invalid arguments: the fd is the backend's even then, so closed. */
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(fdpass_backend_adopt(NULL, lfd), -EINVAL);
+	assert_false(tl_is_open(lfd));
+	b = NULL;
+	assert_int_equal(fdpass_backend_adopt(&b, -1), -EINVAL);
+	assert_null(b);
+}
+
+/* A front-end child: waits for go, connects, sends a tagged fd, says done. */
+struct fe_job {
+	const char *path;
+	int go_r, done_w;
+	const char *tag;
+};
+
+static int frontend_after_go_child(void *arg)
+{
+	struct fe_job *job = arg;
+	int sock, fd;
+
+	if (tl_get_byte(job->go_r, 5000) < 0)
+		return 10;
+	sock = fdpass_connect(job->path, 0, 5000);
+	if (sock < 0)
+		return 11;
+	fd = tl_tagged_fd(job->tag);
+	if (fd < 0 || fdpass_send(sock, fd) != 0)
+		return 12;
+	close(fd);
+	if (tl_put_byte(job->done_w) < 0)
+		return 13;
+	close(sock);
+	return 0;
+}
+
+static void test_backend_fd_pollable(void **state)
+{
+	char path[300];
+	fdpass_backend *b = NULL;
+	struct fe_job job;
+	int go[2], done[2], efd, fd;
+	int64_t t0;
+	pid_t pid;
+
+	tl_path_in(path, sizeof(path), state, "b.sock");
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	efd = fdpass_backend_fd(b);
+	tl_pipe(go);
+	tl_pipe(done);
+	job = (struct fe_job){ .path = path, .go_r = go[0], .done_w = done[1], .tag = "polled" };
+	pid = tl_fork(frontend_after_go_child, &job);
+
+	/* Nothing there: poll times out. */
+	t0 = tl_now_ms();
+	assert_int_equal(tl_wait_fd(efd, POLLIN, 50), 0);
+	assert_true(tl_now_ms() - t0 >= 45);
+
+	assert_int_equal(tl_put_byte(go[1]), 0);
+	assert_int_equal(tl_get_byte(done[0], 5000), 0);
+	assert_true(tl_wait_fd(efd, POLLIN, 1000) & POLLIN);
+	assert_int_equal(fdpass_backend_recv(b, &fd, 0), 1);
+	assert_fd_carries(fd, "polled");
+	close(fd);
+	tl_wait_child(pid);
+
+	/* The front-end's end is still to be handled; then all is quiet. */
+	assert_true(tl_wait_fd(efd, POLLIN, 1000) & POLLIN);
+	assert_recv_nothing(b);
+	assert_int_equal(tl_wait_fd(efd, POLLIN, 0), 0);
+
+	fdpass_backend_free(b);
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
+}
+
+static void test_backend_recv_timeouts(void **state)
+{
+	char path[300];
+	fdpass_backend *b = NULL;
+	int64_t t0;
+	int fd = 7;
+
+	tl_path_in(path, sizeof(path), state, "b.sock");
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	t0 = tl_now_ms();
+	assert_int_equal(fdpass_backend_recv(b, &fd, 0), -EAGAIN);
+	assert_int_equal(fd, -1);
+	assert_in_range(tl_now_ms() - t0, 0, tl_margin_ms());
+	fd = 7;
+	t0 = tl_now_ms();
+	assert_int_equal(fdpass_backend_recv(b, &fd, 200), -ETIMEDOUT);
+	assert_int_equal(fd, -1);
+	assert_deadline_kept(tl_now_ms() - t0, 200);
+	fdpass_backend_free(b);
+}
+
+/* Connects after a delay, stays silent until told, then sends. */
+struct late_job {
+	const char *path;
+	int delay_ms;
+	int go_r;
+};
+
+static int late_frontend_child(void *arg)
+{
+	struct late_job *job = arg;
+	int sock, fd;
+
+	usleep((useconds_t)job->delay_ms * 1000);
+	sock = fdpass_connect(job->path, 0, 5000);
+	if (sock < 0)
+		return 10;
+	if (tl_get_byte(job->go_r, 10000) < 0)
+		return 11;
+	fd = tl_tagged_fd("late");
+	if (fd < 0 || fdpass_send(sock, fd) != 0)
+		return 12;
+	close(fd);
+	close(sock);
+	return 0;
+}
+
+/*
+ * A front-end that connects while recv waits must not stretch the deadline:
+ * the timeout bounds the whole call, whatever happens meanwhile. It connects
+ * later than the margin of a kept deadline, so that a wait restarted then
+ * ends past that margin.
+ */
+static void test_backend_recv_deadline_across_events(void **state)
+{
+	char path[300];
+	fdpass_backend *b = NULL;
+	struct late_job job;
+	int go[2], fd = 7;
+	int64_t t0, elapsed;
+	int delay = tl_margin_ms() + 100, timeout = delay + 300;
+	pid_t pid;
+	int r;
+
+	tl_path_in(path, sizeof(path), state, "b.sock");
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	tl_pipe(go);
+	job = (struct late_job){ .path = path, .delay_ms = delay, .go_r = go[0] };
+	t0 = tl_now_ms();
+	pid = tl_fork(late_frontend_child, &job);
+	r = fdpass_backend_recv(b, &fd, timeout);
+	elapsed = tl_now_ms() - t0;
+	assert_int_equal(tl_put_byte(go[1]), 0); /* the child ends whatever comes */
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_int_equal(fd, -1);
+	if (elapsed < timeout - 2 || elapsed > timeout + tl_margin_ms())
+		fail_msg("fdpass_backend_recv(timeout %d ms) took %lld ms: a front-end that "
+			 "connected after %d ms restarted the wait", timeout, (long long)elapsed,
+			 delay);
+
+	/* The silent front-end was kept, and is served once it speaks. */
+	assert_recv_tag(b, "late", 5000);
+	tl_wait_child(pid);
+	fdpass_backend_free(b);
+	close(go[0]);
+	close(go[1]);
+}
+
+/* Several front-ends at once, each sending several fds over its connection. */
+#define N_FRONTENDS 4
+#define FDS_EACH 5
+
+struct many_job {
+	const char *path;
+	int id;
+	int connected_w, go_r;
+};
+
+static int many_frontend_child(void *arg)
+{
+	struct many_job *job = arg;
+	int sock = fdpass_connect(job->path, 0, 5000), i;
+
+	if (sock < 0)
+		return 10;
+	if (tl_put_byte(job->connected_w) < 0)
+		return 11;
+	/* Nobody sends before everybody is connected. */
+	if (tl_get_byte(job->go_r, 5000) < 0)
+		return 12;
+	for (i = 0; i < FDS_EACH; i++) {
+		char tag[32];
+		int fd;
+
+		snprintf(tag, sizeof(tag), "fe%d-fd%d", job->id, i);
+		fd = tl_tagged_fd(tag);
+		if (fd < 0)
+			return 13;
+		if (fdpass_send(sock, fd) != 0)
+			return 14;
+		close(fd);
+	}
+	close(sock);
+	return 0;
+}
+
+static void test_backend_many_frontends(void **state)
+{
+	char path[300];
+	fdpass_backend *b = NULL;
+	struct many_job jobs[N_FRONTENDS];
+	pid_t pids[N_FRONTENDS];
+	int next[N_FRONTENDS] = { 0 };
+	int connected[2], go[2], i, got = 0, base;
+
+	tl_path_in(path, sizeof(path), state, "b.sock");
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	base = tl_count_fds();
+	tl_pipe(connected);
+	tl_pipe(go);
+	for (i = 0; i < N_FRONTENDS; i++) {
+		jobs[i] = (struct many_job){ .path = path, .id = i, .connected_w = connected[1],
+					     .go_r = go[0] };
+		pids[i] = tl_fork(many_frontend_child, &jobs[i]);
+	}
+	for (i = 0; i < N_FRONTENDS; i++)
+		assert_int_equal(tl_get_byte(connected[0], 5000), 0);
+	for (i = 0; i < N_FRONTENDS; i++)
+		assert_int_equal(tl_put_byte(go[1]), 0);
+
+	while (got < N_FRONTENDS * FDS_EACH) {
+		char buf[64];
+		int fd = -7, r = fdpass_backend_recv(b, &fd, 5000), id, j;
+
+		if (r != 1)
+			fail_msg("recv after %d fds: %d (%s)", got, r, fdpass_strerror(r));
+		assert_true(tl_is_cloexec(fd));
+		tl_read_to_eof(fd, buf, sizeof(buf), 2000);
+		close(fd);
+		assert_int_equal(sscanf(buf, "fe%d-fd%d", &id, &j), 2);
+		assert_in_range(id, 0, N_FRONTENDS - 1);
+		/* One connection's fds arrive in the order they were sent. */
+		assert_int_equal(j, next[id]);
+		next[id]++;
+		got++;
+	}
+	for (i = 0; i < N_FRONTENDS; i++) {
+		assert_int_equal(next[i], FDS_EACH);
+		tl_wait_child(pids[i]);
+	}
+	/* All have hung up: dropped, and no fd of theirs is left open here. */
+	assert_recv_nothing(b);
+	close(connected[0]);
+	close(connected[1]);
+	close(go[0]);
+	close(go[1]);
+	assert_int_equal(tl_count_fds(), base);
+	fdpass_backend_free(b);
+}
+
+enum garbage { NO_FD, TWO_FDS, BAD_BYTE };
+
+static void misbehave(int sock, enum garbage kind, const int p[2])
+{
+	int two[2] = { p[1], p[1] };
+
+	switch (kind) {
+	case NO_FD:
+		tl_raw_send(sock, "", 1, NULL, 0);
+		break;
+	case TWO_FDS:
+		tl_raw_send(sock, "", 1, two, 2);
+		break;
+	case BAD_BYTE:
+		tl_raw_send(sock, "x", 1, &p[1], 1);
+		break;
+	}
+}
+
+static void test_backend_bad_frontends(void **state)
+{
+	/*
+	 * err2: also accepted. On a stream an fd belongs to a byte: a '\0'
+	 * without fd read together with the '\0' of the next message (which
+	 * carries one) is "a plain message that is not one byte" as well.
+	 */
+	static const struct {
+		enum garbage kind;
+		int follow; /* a valid message right behind the bad one */
+		int err, err2;
+	} cases[] = {
+		{ NO_FD, 0, -ENOMSG, -ENOMSG },
+		{ NO_FD, 1, -ENOMSG, -EBADMSG },
+		{ TWO_FDS, 1, -ETOOMANYREFS, -ETOOMANYREFS },
+		{ BAD_BYTE, 1, -EBADMSG, -EBADMSG },
+	};
+	char path[300];
+	fdpass_backend *b = NULL;
+	size_t c;
+
+	tl_path_in(path, sizeof(path), state, "b.sock");
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		int good, bad, p[2], later[2], fd, i, r, saw_err = 0, saw_fd = 0;
+
+		good = fdpass_connect(path, 0, 1000);
+		bad = fdpass_connect(path, 0, 1000);
+		assert_true(good >= 0 && bad >= 0);
+		assert_recv_nothing(b); /* both accepted */
+
+		/* Both speak at once: one well, one not, then a valid fd after it. */
+		tl_pipe(p);
+		tl_pipe(later);
+		misbehave(bad, cases[c].kind, p);
+		if (cases[c].follow)
+			assert_int_equal(fdpass_send(bad, later[1]), 0);
+		fd = tl_tagged_fd("good one");
+		assert_int_equal(fdpass_send(good, fd), 0);
+		close(fd);
+		close(p[1]);
+		close(later[1]);
+
+		for (i = 0; i < 2; i++) {
+			fd = -7;
+			r = fdpass_backend_recv(b, &fd, 1000);
+			if (r == 1) {
+				saw_fd++;
+				assert_fd_carries(fd, "good one");
+				close(fd);
+			} else {
+				if (r != cases[c].err && r != cases[c].err2)
+					fail_msg("case %zu: recv = %d (%s), expected %d", c, r,
+						 fdpass_strerror(r), cases[c].err);
+				/* (*client_fd after an error: see the next test.) */
+				saw_err++;
+			}
+		}
+		assert_int_equal(saw_fd, 1);
+		assert_int_equal(saw_err, 1);
+		/* Nothing the bad one sent is kept, not even its valid fd after. */
+		assert_recv_nothing(b);
+		assert_closed_by_peer(bad);
+		/* Every fd it sent was closed: the pipes' only writers are gone. */
+		tl_read_to_eof(p[0], (char[8]){ 0 }, 8, 1000);
+		tl_read_to_eof(later[0], (char[8]){ 0 }, 8, 1000);
+		/* The good one is still served. */
+		fd = tl_tagged_fd("still good");
+		assert_int_equal(fdpass_send(good, fd), 0);
+		close(fd);
+		assert_recv_tag(b, "still good", 1000);
+
+		close(p[0]);
+		close(later[0]);
+		close(bad);
+		close(good);
+		assert_recv_nothing(b);
+	}
+	fdpass_backend_free(b);
+}
+
+/*
+ * After an error, *client_fd must not hold the number of an fd that the
+ * library has closed: a caller that cleans up with "if (fd >= 0) close(fd)"
+ * would close whatever file next got that number. fdpass_recv() sets -1 in
+ * every error case, and fdpass_backend_recv() sets -1 on entry.
+ */
+static void test_backend_error_leaves_no_fd_number(void **state)
+{
+	static const struct {
+		enum garbage kind;
+		int err;
+	} cases[] = {
+		{ NO_FD, -ENOMSG },
+		{ TWO_FDS, -ETOOMANYREFS },
+		{ BAD_BYTE, -EBADMSG },
+	};
+	char path[300], report[512] = "";
+	fdpass_backend *b = NULL;
+	size_t c, used = 0;
+
+	tl_path_in(path, sizeof(path), state, "b.sock");
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		int sock = fdpass_connect(path, 0, 1000), p[2], fd = 7, r;
+
+		assert_true(sock >= 0);
+		tl_pipe(p);
+		misbehave(sock, cases[c].kind, p);
+		close(p[1]);
+		r = fdpass_backend_recv(b, &fd, 1000);
+		close(p[0]);
+		close(sock);
+		assert_int_equal(r, cases[c].err);
+		if (fd != -1 && used < sizeof(report))
+			used += (size_t)snprintf(report + used, sizeof(report) - used,
+						 " [%s: *client_fd = %d]", fdpass_strerror(r), fd);
+	}
+	/* Cleaned up first, so that a failure leaves nothing behind. */
+	fdpass_backend_free(b);
+	if (used)
+		fail_msg("fdpass_backend_recv left a number it had closed in *client_fd, "
+			 "instead of -1:%s", report);
+}
+
+static void test_backend_silent_frontend(void **state)
+{
+	char path[300];
+	fdpass_backend *b = NULL;
+	int base, sock;
+
+	tl_path_in(path, sizeof(path), state, "b.sock");
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	base = tl_count_fds();
+
+	/* Connects and closes at once: dropped without a word. */
+	sock = fdpass_connect(path, 0, 1000);
+	assert_true(sock >= 0);
+	close(sock);
+	assert_recv_nothing(b);
+	assert_int_equal(tl_count_fds(), base);
+
+	/* Connects, is accepted, then closes. */
+	sock = fdpass_connect(path, 0, 1000);
+	assert_true(sock >= 0);
+	assert_recv_nothing(b);
+	assert_int_equal(tl_count_fds(), base + 2); /* ours and the backend's */
+	close(sock);
+	assert_recv_nothing(b);
+	assert_int_equal(tl_count_fds(), base);
+	assert_int_equal(tl_wait_fd(fdpass_backend_fd(b), POLLIN, 0), 0);
+
+	/* The backend is unharmed. */
+	sock = send_tagged(path, "after the silent ones");
+	assert_recv_tag(b, "after the silent ones", 1000);
+	close(sock);
+	assert_recv_nothing(b);
+	assert_int_equal(tl_count_fds(), base);
+	fdpass_backend_free(b);
+}
+
+static void test_backend_allow_uid(void **state)
+{
+	char path[300], other[300];
+	fdpass_backend *b = NULL, *b2 = NULL;
+	int sock, p[2], fd = 7;
+
+	/* Our own uid allowed: served. */
+	tl_path_in(path, sizeof(path), state, "mine.sock");
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	assert_int_equal(fdpass_backend_allow_uid(b, getuid()), 0);
+	sock = send_tagged(path, "allowed");
+	assert_recv_tag(b, "allowed", 1000);
+	close(sock);
+	fdpass_backend_free(b);
+
+	/* Only another uid allowed: refused, and its fd never arrives. */
+	tl_path_in(other, sizeof(other), state, "theirs.sock");
+	assert_int_equal(fdpass_backend_new(&b2, other, -1, 0), 0);
+	assert_int_equal(fdpass_backend_allow_uid(b2, getuid() + 1), 0);
+	sock = fdpass_connect(other, 0, 1000);
+	assert_true(sock >= 0);
+	tl_pipe(p);
+	assert_int_equal(fdpass_send(sock, p[1]), 0);
+	close(p[1]);
+	{
+		pid_t pid = 0;
+		uid_t uid = 0;
+		gid_t gid = 0;
+
+		assert_int_equal(fdpass_backend_last_refused(b2, &pid, &uid, &gid), -ENOENT);
+		assert_int_equal(fdpass_backend_recv(b2, &fd, 1000), -EPERM);
+		/* Who it was, for a log line: this very process. */
+		assert_int_equal(fdpass_backend_last_refused(b2, &pid, &uid, &gid), 0);
+		assert_int_equal(pid, getpid());
+		assert_int_equal(uid, getuid());
+		assert_int_equal(gid, getgid());
+		assert_int_equal(fdpass_backend_last_refused(b2, NULL, NULL, NULL), 0);
+		assert_int_equal(fdpass_backend_last_refused(NULL, &pid, NULL, NULL), -EINVAL);
+	}
+	assert_int_equal(fd, -1);
+	assert_recv_nothing(b2);
+	assert_closed_by_peer(sock);
+	tl_read_to_eof(p[0], (char[8]){ 0 }, 8, 1000); /* the fd in flight was released */
+	close(p[0]);
+	close(sock);
+
+	/* Allowing more, later: our uid too. */
+	assert_int_equal(fdpass_backend_allow_uid(b2, getuid()), 0);
+	sock = send_tagged(other, "allowed later");
+	assert_recv_tag(b2, "allowed later", 1000);
+	close(sock);
+	fdpass_backend_free(b2);
+}
+
+/* A front-end child that becomes nobody before connecting. */
+struct nobody_job {
+	const char *path;
+	int refused; /* 1: expects the backend to close its connection */
+	int sent_w;  /* a byte once the fd is sent */
+	int go_r;
+};
+
+static int nobody_frontend_child(void *arg)
+{
+	struct nobody_job *job = arg;
+	int sock, fd;
+	char c;
+
+	if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+	    setresuid(65534, 65534, 65534) < 0)
+		return 10;
+	if (getuid() != 65534 || geteuid() != 65534)
+		return 11;
+	sock = fdpass_connect(job->path, 0, 5000);
+	if (sock < 0) {
+		fprintf(stderr, "nobody child: connect %s: %s\n", job->path, fdpass_strerror(sock));
+		return 12;
+	}
+	fd = tl_tagged_fd("from nobody");
+	if (fd < 0 || fdpass_send(sock, fd) != 0)
+		return 13;
+	close(fd);
+	if (tl_put_byte(job->sent_w) < 0)
+		return 17;
+	if (job->refused) {
+		ssize_t n;
+
+		if (tl_wait_fd(sock, POLLIN, 5000) <= 0)
+			return 14;
+		n = read(sock, &c, 1);
+		if (!(n == 0 || (n < 0 && errno == ECONNRESET)))
+			return 15;
+	} else if (tl_get_byte(job->go_r, 5000) < 0) {
+		return 16;
+	}
+	close(sock);
+	return 0;
+}
+
+static void test_backend_allow_uid_other_user(void **state)
+{
+	const char *dir = tl_dir_path(state);
+	char path[300], path2[300];
+	fdpass_backend *b = NULL;
+	struct nobody_job job;
+	int go[2], sent[2], fd = 7;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		skip(); /* needs root to become another user */
+
+	/* Reachable by nobody: a traversable directory and a 0666 socket. */
+	assert_int_equal(chmod(dir, 0711), 0);
+	tl_pipe(go);
+	tl_pipe(sent);
+
+	tl_path_in(path, sizeof(path), state, "root-only.sock");
+	assert_int_equal(fdpass_backend_new(&b, path, 0666, 0), 0);
+	assert_int_equal(fdpass_backend_allow_uid(b, 0), 0);
+	job = (struct nobody_job){ .path = path, .refused = 1, .sent_w = sent[1], .go_r = go[0] };
+	pid = tl_fork(nobody_frontend_child, &job);
+	assert_int_equal(tl_get_byte(sent[0], 5000), 0);
+	assert_int_equal(fdpass_backend_recv(b, &fd, 5000), -EPERM);
+	assert_int_equal(fd, -1);
+	tl_wait_child(pid);
+	assert_recv_nothing(b);
+	fdpass_backend_free(b);
+
+	tl_path_in(path2, sizeof(path2), state, "nobody.sock");
+	assert_int_equal(fdpass_backend_new(&b, path2, 0666, 0), 0);
+	assert_int_equal(fdpass_backend_allow_uid(b, 65534), 0);
+	job = (struct nobody_job){ .path = path2, .refused = 0, .sent_w = sent[1], .go_r = go[0] };
+	pid = tl_fork(nobody_frontend_child, &job);
+	assert_int_equal(tl_get_byte(sent[0], 5000), 0);
+	assert_recv_tag(b, "from nobody", 5000);
+	assert_int_equal(tl_put_byte(go[1]), 0);
+	tl_wait_child(pid);
+	fdpass_backend_free(b);
+	close(go[0]);
+	close(go[1]);
+	close(sent[0]);
+	close(sent[1]);
+}
+
+/* httpd's send_socket(), byte for byte: cmsg_len computed by hand, flags 0. */
+static int httpd_frontend_child(void *arg)
+{
+	const char *path = arg;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	union {
+		struct cmsghdr align;
+		char buf[sizeof(struct cmsghdr) + sizeof(int) + 8];
+	} control;
+	char b = '\0';
+	struct iovec iov = { .iov_base = &b, .iov_len = 1 };
+	struct msghdr msg;
+	struct cmsghdr *cmsg;
+	int sock, fd;
+
+	sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (sock < 0)
+		return 10;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return 11;
+	fd = tl_tagged_fd("from httpd");
+	if (fd < 0)
+		return 12;
+	memset(&msg, 0, sizeof(msg));
+	memset(&control, 0, sizeof(control));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	cmsg = (struct cmsghdr *)control.buf;
+	cmsg->cmsg_len = sizeof(*cmsg) + sizeof(fd);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(fd));
+	msg.msg_control = cmsg;
+	msg.msg_controllen = cmsg->cmsg_len;
+	if (sendmsg(sock, &msg, 0) != 1)
+		return 13;
+	close(fd);
+	close(sock); /* httpd closes right after */
+	return 0;
+}
+
+static void test_backend_httpd_bytes(void **state)
+{
+	char path[300];
+	fdpass_backend *b = NULL;
+	pid_t pid;
+
+	tl_path_in(path, sizeof(path), state, "httpd.sock");
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	pid = tl_fork(httpd_frontend_child, path);
+	assert_recv_tag(b, "from httpd", 5000);
+	tl_wait_child(pid);
+	assert_recv_nothing(b);
+	fdpass_backend_free(b);
+}
+
+/* Holds copies of every fd of the test until told to go. */
+static int shared_holder_child(void *arg)
+{
+	return tl_get_byte(*(int *)arg, 10000) < 0 ? 10 : 0;
+}
+
+/*
+ * The epoll trap: a dropped connection whose open file lives on elsewhere
+ * (here a forked child holds a copy) stays in an epoll set unless it is
+ * removed before close. The backend must then neither report it, nor spin
+ * on it, nor confuse it with the next connection that gets the same number.
+ */
+static void test_backend_drop_shared_connection(void **state)
+{
+	char path[300];
+	fdpass_backend *b = NULL;
+	int fe1, fe2, go[2], efd, fd = 7;
+	int64_t t0;
+	pid_t pid;
+
+	tl_path_in(path, sizeof(path), state, "b.sock");
+	assert_int_equal(fdpass_backend_new(&b, path, -1, 0), 0);
+	efd = fdpass_backend_fd(b);
+	fe1 = fdpass_connect(path, 0, 1000);
+	assert_true(fe1 >= 0);
+	assert_recv_nothing(b); /* accepted */
+	tl_pipe(go);
+	pid = tl_fork(shared_holder_child, &go[0]);
+
+	tl_raw_send(fe1, "", 1, NULL, 0); /* no fd: dropped */
+	assert_int_equal(fdpass_backend_recv(b, &fd, 1000), -ENOMSG);
+	/* The old connection lives on in the child: make it readable. */
+	assert_int_equal(send(fe1, "more", 4, MSG_NOSIGNAL), 4);
+	close(fe1);
+
+	/* Not in the epoll set any more: nothing to report. */
+	assert_int_equal(tl_wait_fd(efd, POLLIN, 0), 0);
+	t0 = tl_now_ms();
+	assert_int_equal(fdpass_backend_recv(b, &fd, 200), -ETIMEDOUT);
+	assert_deadline_kept(tl_now_ms() - t0, 200);
+
+	fe2 = send_tagged(path, "next connection");
+	assert_recv_tag(b, "next connection", 1000);
+	close(fe2);
+	assert_recv_nothing(b);
+	assert_int_equal(tl_wait_fd(efd, POLLIN, 0), 0);
+
+	assert_int_equal(tl_put_byte(go[1]), 0);
+	tl_wait_child(pid);
+	fdpass_backend_free(b);
+	close(go[0]);
+	close(go[1]);
+}
+
+/* A NULL backend still sets the outputs, as documented: -1 and NULL. */
+static void test_backend_null_sets_outputs(void **state)
+{
+	fdpass_meta *meta = (fdpass_meta *)&meta;
+	int fd = 7;
+
+	(void)state;
+	assert_int_equal(fdpass_backend_recv(NULL, &fd, 0), -EINVAL);
+	assert_int_equal(fd, -1);
+	fd = 7;
+	assert_int_equal(fdpass_backend_recv_meta(NULL, &fd, &meta, 0), -EINVAL);
+	assert_int_equal(fd, -1);
+	assert_null(meta);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		TL_DIR_TEST(test_backend_new_mode_and_free),
+		TL_DIR_TEST(test_backend_new_errors),
+		TL_DIR_TEST(test_backend_free_leaves_replaced_file),
+		TL_DIR_TEST(test_backend_adopt),
+		TL_DIR_TEST(test_backend_fd_pollable),
+		TL_DIR_TEST(test_backend_recv_timeouts),
+		TL_DIR_TEST(test_backend_recv_deadline_across_events),
+		TL_DIR_TEST(test_backend_many_frontends),
+		TL_DIR_TEST(test_backend_bad_frontends),
+		TL_DIR_TEST(test_backend_error_leaves_no_fd_number),
+		TL_DIR_TEST(test_backend_silent_frontend),
+		TL_DIR_TEST(test_backend_allow_uid),
+		TL_DIR_TEST(test_backend_allow_uid_other_user),
+		TL_DIR_TEST(test_backend_httpd_bytes),
+		TL_DIR_TEST(test_backend_drop_shared_connection),
+		TL_DIR_TEST(test_backend_null_sets_outputs),
 		TL_DIR_TEST(test_busy_frontend_does_not_starve_quiet),
 		TL_DIR_TEST(test_refused_flood_does_not_starve_allowed),
 		TL_DIR_TEST(test_fd_limit_no_busy_loop),
