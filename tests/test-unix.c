@@ -312,10 +312,10 @@ static int child_connects(void *arg)
 	char byte;
 
 	if (fd < 0)
-		return 10;
+		TL_CHILD_FAIL("fdpass_connect(%s) = %d (%s)", (const char *)arg, fd,
+			      fdpass_strerror(fd));
 	/* Stay until the parent has asked who we are. */
-	if (read(fd, &byte, 1) < 0)
-		return 11;
+	TL_CHILD_CHECK(read(fd, &byte, 1) >= 0);
 	close(fd);
 	return 0;
 }
