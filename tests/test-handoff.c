@@ -5,8 +5,8 @@
  * watchdog (a library loop that never ends is named, and ends the program,
  * instead of hanging the suite).
  *
- * Children never call cmocka: they report through their exit status (each
- * failing step has its own code) and a line on stderr.
+ * Children never call cmocka: a failing one says on stderr what failed and
+ * exits non-zero.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -151,37 +151,28 @@ static int backend_child(void *arg)
 	int cfd = -1, r;
 
 	r = fdpass_backend_new(&b, job->path, -1, 0);
-	if (r < 0) {
-		fprintf(stderr, "backend child: new %s: %s\n", job->path, fdpass_strerror(r));
-		return 10;
-	}
-	if (tl_put_byte(job->ready_w) < 0)
-		return 11;
+	if (r < 0)
+		TL_CHILD_FAIL("fdpass_backend_new(%s) = %d (%s)", job->path, r, fdpass_strerror(r));
+	TL_CHILD_CHECK(tl_put_byte(job->ready_w) >= 0);
 	r = fdpass_backend_recv(b, &cfd, 5000);
-	if (r != 1) {
-		fprintf(stderr, "backend child: recv: %d %s\n", r, fdpass_strerror(r));
-		return 12;
-	}
-	if (!tl_is_cloexec(cfd))
-		return 13;
+	if (r != 1)
+		TL_CHILD_FAIL("fdpass_backend_recv = %d (%s), expected 1", r, fdpass_strerror(r));
+	TL_CHILD_CHECK(tl_is_cloexec(cfd));
 	/* The front-end has closed its copy of the client's socket by now. */
-	if (tl_get_byte(job->go_r, 5000) < 0)
-		return 14;
+	TL_CHILD_CHECK(tl_get_byte(job->go_r, 5000) >= 0);
 	/* The client's connection is alive in both directions. */
-	if (tl_read_exact(cfd, buf, sizeof(buf), 5000) < 0 || memcmp(buf, ping, sizeof(buf)))
-		return 15;
-	if (fdpass_write_all(cfd, job->body, strlen(job->body), 5000) < 0)
-		return 16;
+	TL_CHILD_CHECK(tl_read_exact(cfd, buf, sizeof(buf), 5000) >= 0 &&
+		       memcmp(buf, ping, sizeof(buf)) == 0);
+	TL_CHILD_CHECK(fdpass_write_all(cfd, job->body, strlen(job->body), 5000) >= 0);
 	close(cfd);
 	/* The front-end closed its connection after the message: dropped quietly. */
 	r = fdpass_backend_recv(b, &cfd, 0);
-	if (r != -EAGAIN || cfd != -1) {
-		fprintf(stderr, "backend child: recv after EOF: %d %s\n", r, fdpass_strerror(r));
-		return 17;
-	}
+	if (r != -EAGAIN || cfd != -1)
+		TL_CHILD_FAIL("fdpass_backend_recv after EOF = %d (%s), fd %d; expected -EAGAIN, -1",
+			      r, fdpass_strerror(r), cfd);
 	fdpass_backend_free(b);
-	if (job->path[0] != '@' && access(job->path, F_OK) == 0)
-		return 18; /* free() must remove the socket file it made */
+	/* free() must remove the socket file it made. */
+	TL_CHILD_CHECK(job->path[0] == '@' || access(job->path, F_OK) != 0);
 	return 0;
 }
 
@@ -669,14 +660,11 @@ static int accept_and_wait_child(void *arg)
 	int lfd = fdpass_listen(job->path, -1, 0), conn;
 
 	if (lfd < 0)
-		return 10;
-	if (tl_put_byte(job->ready_w) < 0)
-		return 11;
+		TL_CHILD_FAIL("fdpass_listen(%s) = %d (%s)", job->path, lfd, fdpass_strerror(lfd));
+	TL_CHILD_CHECK(tl_put_byte(job->ready_w) >= 0);
 	conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (conn < 0)
-		return 12;
-	if (tl_put_byte(job->accepted_w) < 0)
-		return 13;
+	TL_CHILD_CHECK(conn >= 0);
+	TL_CHILD_CHECK(tl_put_byte(job->accepted_w) >= 0);
 	for (;;)
 		pause();
 }
@@ -1032,7 +1020,8 @@ static int late_accept_child(void *arg)
 
 	usleep((useconds_t)la->ms * 1000);
 	c = accept4(la->lfd, NULL, NULL, SOCK_CLOEXEC);
-	return c >= 0 ? 0 : 10;
+	TL_CHILD_CHECK(c >= 0);
+	return 0;
 }
 
 /* What a provider saw: when it began, and fdpass_flusher_timeout() then. */
