@@ -183,8 +183,7 @@ static int reader_child(void *arg)
 	if (a->stop_after)
 		cap = a->stop_after + a->piece;
 	buf = malloc(cap);
-	if (!buf)
-		return 30;
+	TL_CHILD_CHECK(buf != NULL);
 	if (a->delay_ms)
 		usleep(a->delay_ms * 1000);
 	for (;;) {
@@ -192,17 +191,17 @@ static int reader_child(void *arg)
 		ssize_t n;
 
 		if (want == 0) {
-			fprintf(stderr, "reader: more than the %zu bytes expected\n", cap - 1);
 			free(buf);
-			return 31;
+			TL_CHILD_FAIL("reader: more than the %zu bytes expected", cap - 1);
 		}
 		n = read(a->fd, buf + got, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "reader: read: %s\n", strerror(errno));
+			int err = errno;
+
 			free(buf);
-			return 32;
+			TL_CHILD_FAIL("reader: read: %s", strerror(err));
 		}
 		if (n == 0)
 			break;
@@ -217,20 +216,19 @@ static int reader_child(void *arg)
 	}
 	close(a->fd);
 	if (got != head + a->len) {
-		fprintf(stderr, "reader: got %zu bytes, expected %zu\n", got, head + a->len);
-		rc = 33;
+		rc = tl_child_failed(__FILE__, __LINE__, "reader: got %zu bytes, expected %zu", got,
+				     head + a->len);
 	} else if (a->expect == EXPECT_FLUSH &&
 		   (memcmp(buf, "HTTP/1.1 200 OK\r\nDate: ", 23) ||
 		    memcmp(buf + 23 + 29, "\r\n", 2) ||
 		    memcmp(buf + 23 + 31, a->fields, strlen(a->fields)) ||
 		    memcmp(buf + 54 + strlen(a->fields), "Connection: close\r\n\r\n", 21))) {
-		fprintf(stderr, "reader: bad head \"%.*s\"\n", (int)head, (const char *)buf);
-		rc = 34;
+		rc = tl_child_failed(__FILE__, __LINE__, "reader: bad head \"%.*s\"", (int)head,
+				     (const char *)buf);
 	} else {
 		for (i = 0; i < a->len; i++)
 			if (buf[head + i] != pattern_byte(i)) {
-				fprintf(stderr, "reader: byte %zu differs\n", i);
-				rc = 35;
+				rc = tl_child_failed(__FILE__, __LINE__, "reader: byte %zu differs", i);
 				break;
 			}
 	}
@@ -1380,50 +1378,36 @@ static int child_unregister_waits(void *arg)
 	(void)arg;
 	default_fatal_signals();
 	arm_watchdog(20, "fdpass_flusher_unregister() still waiting after 20 s\n");
-	if (!s)
-		return 10;
+	TL_CHILD_CHECK(s != NULL);
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->magic = MAGIC_ALIVE;
-	if (fdpass_flusher_register("slow.other", slow_provider, s) != 0)
-		return 11;
-	if (pthread_create(&run.thread, NULL, runner_thread, &run) != 0)
-		return 12;
-	if (!slow_wait_entered(s, 1))
-		return 13;
+	TL_CHILD_CHECK(fdpass_flusher_register("slow.other", slow_provider, s) == 0);
+	TL_CHILD_CHECK(pthread_create(&run.thread, NULL, runner_thread, &run) == 0);
+	TL_CHILD_CHECK(slow_wait_entered(s, 1));
 	t0 = tl_now_ms();
 	r = fdpass_flusher_unregister("slow.other");
 	elapsed = tl_now_ms() - t0;
 	pthread_mutex_lock(&s->mu);
 	fin = s->finished;
 	pthread_mutex_unlock(&s->mu);
-	if (r != 0) {
-		fprintf(stderr, "unregister: %d\n", r);
-		return 14;
-	}
-	if (fin != 1) {
-		fprintf(stderr, "unregister returned while the run was under way\n");
-		return 15;
-	}
-	if (elapsed < 50) {
-		fprintf(stderr, "unregister returned after %lld ms only\n", elapsed);
-		return 16;
-	}
+	if (r != 0)
+		TL_CHILD_FAIL("unregister: %d", r);
+	if (fin != 1)
+		TL_CHILD_FAIL("unregister returned while the run was under way");
+	if (elapsed < 50)
+		TL_CHILD_FAIL("unregister returned after %lld ms only", elapsed);
 	s->magic = MAGIC_DEAD;
 	pthread_join(run.thread, NULL);
-	if (run.ret != 0)
-		return 17;
-	if (s->violations)
-		return 18;
+	TL_CHILD_CHECK(run.ret == 0);
+	TL_CHILD_CHECK(!s->violations);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
-	if (fdpass_flusher_lookup("slow.other", NULL, NULL) != -ENOENT)
-		return 19;
-	if (fdpass_flusher_register("slow.other", other_provider, NULL) != 0 ||
-	    fdpass_flusher_unregister("slow.other") != 0)
-		return 20;
+	TL_CHILD_CHECK(fdpass_flusher_lookup("slow.other", NULL, NULL) == -ENOENT);
+	TL_CHILD_CHECK(fdpass_flusher_register("slow.other", other_provider, NULL) == 0 &&
+		       fdpass_flusher_unregister("slow.other") == 0);
 	return 0;
 }
 
@@ -1688,24 +1672,20 @@ static int child_stress(void *arg)
 	arm_watchdog(60, "stress: still running after 60 s\n");
 	if (fdpass_response_new(&resp, 200) || fdpass_response_add_header(resp, "X-T", "1") ||
 	    fdpass_response_set_body(resp, "body", 4))
-		return 10;
+		TL_CHILD_FAIL("building the response failed");
 	stress.resp = resp;
 	stress.end_ms = tl_now_ms() + STRESS_MS;
 	for (i = 0; i < STRESS_WORKERS; i++)
-		if (pthread_create(&workers[i], NULL, stress_worker, NULL) != 0)
-			return 11;
-	if (pthread_create(&registrar, NULL, stress_registrar, NULL) != 0)
-		return 12;
+		TL_CHILD_CHECK(pthread_create(&workers[i], NULL, stress_worker, NULL) == 0);
+	TL_CHILD_CHECK(pthread_create(&registrar, NULL, stress_registrar, NULL) == 0);
 	for (i = 0; i < STRESS_WORKERS; i++)
 		pthread_join(workers[i], NULL);
 	/* The workers are done: the registrar's calls have nothing to wait for. */
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 10;
-	if (pthread_timedjoin_np(registrar, NULL, &until) != 0) {
-		fprintf(stderr, "stress: the registrar is stuck 10 s after the workers ended "
-			"(fdpass_flusher_unregister never returns: a run count is wrong)\n");
-		return 25;
-	}
+	if (pthread_timedjoin_np(registrar, NULL, &until) != 0)
+		TL_CHILD_FAIL("stress: the registrar is stuck 10 s after the workers ended "
+			      "(fdpass_flusher_unregister never returns: a run count is wrong)");
 	fdpass_response_free(resp);
 
 	/*
@@ -1721,17 +1701,18 @@ static int child_stress(void *arg)
 		stress.lookup_found, stress.drained, stress.violations, stress.wrong,
 		stress.unexpected);
 	if (stress.violations)
-		rc = 20; /* a provider ran with a freed context */
+		rc = tl_child_failed(__FILE__, __LINE__, "stress: a provider ran with a freed context");
 	else if (stress.wrong)
-		rc = 24; /* run(name) ran another provider */
+		rc = tl_child_failed(__FILE__, __LINE__, "stress: run(name) ran another provider");
 	else if (stress.unexpected)
-		rc = 21;
+		rc = tl_child_failed(__FILE__, __LINE__, "stress: unexpected results");
 	else if (!stress.cycles || !stress.custom_ok || !stress.custom_enoent || !stress.flush_ok)
-		rc = 22; /* the race was not exercised */
+		rc = tl_child_failed(__FILE__, __LINE__, "stress: the race was not exercised");
 	pthread_mutex_unlock(&stress.mu);
-	if (fdpass_flusher_list(NULL, 0) != 11)
-		rc = 23;
-	return rc;
+	if (rc)
+		return rc;
+	TL_CHILD_CHECK(fdpass_flusher_list(NULL, 0) == 11);
+	return 0;
 }
 
 static void test_threads_stress(void **state)
@@ -2302,8 +2283,7 @@ static int child_blocking_pipe_timeout(void *arg)
 	int p[2], r;
 
 	(void)arg;
-	if (!data || pipe(p) < 0)
-		return 10;
+	TL_CHILD_CHECK(data != NULL && pipe(p) == 0);
 	memset(data, 'p', BIG);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm_exit;
@@ -2315,10 +2295,8 @@ static int child_blocking_pipe_timeout(void *arg)
 	free(data);
 	close(p[0]);
 	close(p[1]);
-	if (r != -ETIMEDOUT) {
-		fprintf(stderr, "fdpass_write_all(blocking pipe): %d, expected -ETIMEDOUT\n", r);
-		return 11;
-	}
+	if (r != -ETIMEDOUT)
+		TL_CHILD_FAIL("fdpass_write_all(blocking pipe): %d, expected -ETIMEDOUT", r);
 	return 0;
 }
 
@@ -2429,26 +2407,21 @@ static int child_write_dead_pipe(void *arg)
 
 	(void)arg;
 	signal(SIGPIPE, SIG_DFL);
-	if (pipe(p) < 0)
-		return 10;
+	TL_CHILD_CHECK(pipe(p) == 0);
 	close(p[0]);
 	r = fdpass_write_all(p[1], "x", 1, -1);
-	if (r != -EPIPE) {
-		fprintf(stderr, "fdpass_write_all(pipe without reader): %d\n", r);
-		return 11;
-	}
+	if (r != -EPIPE)
+		TL_CHILD_FAIL("fdpass_write_all(pipe without reader): %d", r);
 	r = fdpass_flusher_run("flush", p[1], NULL);
-	if (r != -EPIPE) {
-		fprintf(stderr, "flush to a pipe without reader: %d\n", r);
-		return 12;
-	}
+	if (r != -EPIPE)
+		TL_CHILD_FAIL("flush to a pipe without reader: %d", r);
 	close(p[1]);
 	/* The signal mask is the caller's again: SIGPIPE not blocked. */
 	{
 		sigset_t cur;
 
-		if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0 || sigismember(&cur, SIGPIPE))
-			return 13;
+		TL_CHILD_CHECK(pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 &&
+			       !sigismember(&cur, SIGPIPE));
 	}
 	return 0;
 }
@@ -2499,15 +2472,12 @@ static int child_write_read_end(void *arg)
 	(void)arg;
 	default_fatal_signals();
 	arm_watchdog(3, "fdpass_write_all(read end of a pipe, timeout -1) hangs\n");
-	if (pipe(p) < 0)
-		return 10;
+	TL_CHILD_CHECK(pipe(p) == 0);
 	r = fdpass_write_all(p[0], "x", 1, -1);
 	close(p[0]);
 	close(p[1]);
-	if (r != -EBADF) {
-		fprintf(stderr, "fdpass_write_all(read end of a pipe, -1): %d\n", r);
-		return 11;
-	}
+	if (r != -EBADF)
+		TL_CHILD_FAIL("fdpass_write_all(read end of a pipe, -1): %d", r);
 	return 0;
 }
 
@@ -2718,12 +2688,10 @@ static int child_ring(void *arg)
 		m[i].ring = &g;
 		m[i].index = i;
 		g.ret[i] = 1;
-		if (fdpass_flusher_register(ring_names[i], ring_provider, &m[i]) != 0)
-			return 10;
+		TL_CHILD_CHECK(fdpass_flusher_register(ring_names[i], ring_provider, &m[i]) == 0);
 	}
 	for (i = 0; i < g.n; i++)
-		if (pthread_create(&th[i], NULL, ring_thread, &m[i]) != 0)
-			return 11;
+		TL_CHILD_CHECK(pthread_create(&th[i], NULL, ring_thread, &m[i]) == 0);
 	for (i = 0; i < g.n; i++)
 		pthread_join(th[i], NULL);
 	for (i = 0; i < g.n; i++) {
@@ -2737,15 +2705,12 @@ static int child_ring(void *arg)
 		/* What was refused is still registered, and unregisters now. */
 		if (fdpass_flusher_lookup(ring_names[i], NULL, NULL) == 0) {
 			left++;
-			if (fdpass_flusher_unregister(ring_names[i]) != 0)
-				return 12;
+			TL_CHILD_CHECK(fdpass_flusher_unregister(ring_names[i]) == 0);
 		}
 	}
-	if (refused != 1 || ok != g.n - 1 || left != 1) {
-		fprintf(stderr, "ring of %d: %d refused, %d succeeded, %d left registered; "
-			"expected 1, %d, 1\n", g.n, refused, ok, left, g.n - 1);
-		return 13;
-	}
+	if (refused != 1 || ok != g.n - 1 || left != 1)
+		TL_CHILD_FAIL("ring of %d: %d refused, %d succeeded, %d left registered; "
+			      "expected 1, %d, 1", g.n, refused, ok, left, g.n - 1);
 	pthread_cond_destroy(&g.cv);
 	pthread_mutex_destroy(&g.mu);
 	return 0;
@@ -2910,24 +2875,20 @@ static int child_pin_cycle(void *arg)
 	if (fdpass_flusher_register("cycle-x", other_provider, NULL) ||
 	    fdpass_flusher_register("cycle-y", cycle_y_provider, &c) ||
 	    fdpass_flusher_pin("cycle-x", &ref, NULL, NULL))
-		return 10;
-	if (pthread_create(&th, NULL, run_cycle_y, &c))
-		return 11;
+		TL_CHILD_FAIL("registering cycle-x and cycle-y and pinning cycle-x failed");
+	TL_CHILD_CHECK(pthread_create(&th, NULL, run_cycle_y, &c) == 0);
 	pthread_mutex_lock(&c.mu);
 	while (!c.entered)
 		pthread_cond_wait(&c.cv, &c.mu);
 	pthread_mutex_unlock(&c.mu);
 	r = fdpass_flusher_unregister("cycle-y");
 	pthread_join(th, NULL);
-	if (r != 0 || c.unregister != -EDEADLK || c.run != 0) {
-		fprintf(stderr, "unregister(y) %d, unregister(x) in the run %d, run %d\n", r,
-			c.unregister, c.run);
-		return 12;
-	}
+	if (r != 0 || c.unregister != -EDEADLK || c.run != 0)
+		TL_CHILD_FAIL("unregister(y) %d, unregister(x) in the run %d, run %d", r,
+			      c.unregister, c.run);
 	/* Refused: still registered, and unregisters once unpinned. */
 	fdpass_flusher_unpin(ref);
-	if (fdpass_flusher_unregister("cycle-x"))
-		return 13;
+	TL_CHILD_CHECK(fdpass_flusher_unregister("cycle-x") == 0);
 	pthread_cond_destroy(&c.cv);
 	pthread_mutex_destroy(&c.mu);
 	return 0;
