@@ -118,13 +118,6 @@ static void die_with_parent(void)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-#define CHILD_CHECK(cond, code)                                                        \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "child: line %d: %s\n", __LINE__, #cond);      \
-			return code;                                                   \
-		}                                                                      \
-	} while (0)
 
 /* ---- 1. a busy front-end does not starve a quiet one --------------------- */
 
@@ -142,7 +135,7 @@ static int busy_child(void *arg)
 	die_with_parent();
 	sock = fdpass_connect(job->path, 0, 5000);
 	if (sock < 0)
-		return 10;
+		TL_CHILD_FAIL("unexpectedly true: %s", "sock < 0");
 	while (fdpass_send(sock, job->fd) == 0)
 		;
 	return 0;
@@ -226,17 +219,17 @@ static int flood_child(void *arg)
 	die_with_parent();
 	if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
 	    setresuid(NOBODY, NOBODY, NOBODY) < 0)
-		return 10;
+		TL_CHILD_FAIL("unexpectedly true: %s", "setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 || setresuid(NOBODY, NOBODY, NOBODY) < 0");
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	for (i = 0; !(i % 16 == 0 && readable(stop, 0)); i++) {
 		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 		if (s < 0)
-			return 11;
+			TL_CHILD_FAIL("unexpectedly true: %s", "s < 0");
 		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EAGAIN) {
 			fprintf(stderr, "flood child: connect: %s\n", strerror(errno));
 			close(s);
-			return 12;
+			return 1;
 		}
 		close(s);
 	}
@@ -261,18 +254,18 @@ static int allowed_child(void *arg)
 		int sock, fd;
 
 		if (read(job->go_r, &c, 1) != 1)
-			return 10;
+			TL_CHILD_FAIL("unexpectedly true: %s", "read(job->go_r, &c, 1) != 1");
 		sock = fdpass_connect(job->path, 0, 20000);
 		if (sock < 0)
-			return 11;
+			TL_CHILD_FAIL("unexpectedly true: %s", "sock < 0");
 		snprintf(tag, sizeof(tag), "allowed %d", i);
 		fd = tl_tagged_fd(tag);
 		if (fd < 0 || fdpass_send(sock, fd) != 0)
-			return 12;
+			TL_CHILD_FAIL("unexpectedly true: %s", "fd < 0 || fdpass_send(sock, fd) != 0");
 		close(fd);
 		close(sock);
 		if (write(job->sent_w, "s", 1) != 1)
-			return 13;
+			TL_CHILD_FAIL("unexpectedly true: %s", "write(job->sent_w, \"s\", 1) != 1");
 	}
 	return 0;
 }
@@ -390,17 +383,17 @@ static int holder_child(void *arg)
 	die_with_parent();
 	for (i = 0; i < job->n; i++)
 		if ((socks[i] = fdpass_connect(job->path, 0, 5000)) < 0)
-			return 10;
+			TL_CHILD_FAIL("unexpectedly true: %s", "(socks[i] = fdpass_connect(job->path, 0, 5000)) < 0");
 	if (write(job->ack_w, "c", 1) != 1 || read(job->cmd_r, &c, 1) != 1 || c != 'h')
-		return 11;
+		TL_CHILD_FAIL("unexpectedly true: %s", "write(job->ack_w, \"c\", 1) != 1 || read(job->cmd_r, &c, 1) != 1 || c != 'h'");
 	for (i = 0; i < job->n; i++)
 		close(socks[i]);
 	if (write(job->ack_w, "h", 1) != 1 || read(job->cmd_r, &c, 1) != 1 || c != 'g')
-		return 12;
+		TL_CHILD_FAIL("unexpectedly true: %s", "write(job->ack_w, \"h\", 1) != 1 || read(job->cmd_r, &c, 1) != 1 || c != 'g'");
 	socks[0] = fdpass_connect(job->path, 0, 5000);
 	fd = tl_tagged_fd("after the limit");
 	if (socks[0] < 0 || fd < 0 || fdpass_send(socks[0], fd) != 0)
-		return 13;
+		TL_CHILD_FAIL("unexpectedly true: %s", "socks[0] < 0 || fd < 0 || fdpass_send(socks[0], fd) != 0");
 	close(fd);
 	close(socks[0]);
 	return write(job->ack_w, "g", 1) == 1 ? 0 : 14;
@@ -430,15 +423,15 @@ static int child_at_fd_limit(void *arg)
 	pid_t holder;
 	char c;
 
-	CHILD_CHECK(fdpass_backend_new(&b, path, -1, 0) == 0, 20);
-	CHILD_CHECK(pipe2(cmd, O_CLOEXEC) == 0 && pipe2(ack, O_CLOEXEC) == 0, 20);
+	TL_CHILD_CHECK(fdpass_backend_new(&b, path, -1, 0) == 0);
+	TL_CHILD_CHECK(pipe2(cmd, O_CLOEXEC) == 0 && pipe2(ack, O_CLOEXEC) == 0);
 	job = (struct holder_job){ .path = path, .cmd_r = cmd[0], .ack_w = ack[1], .n = HELD };
 	fflush(NULL);
 	holder = fork();
-	CHILD_CHECK(holder >= 0, 20);
+	TL_CHILD_CHECK(holder >= 0);
 	if (holder == 0)
 		_exit(holder_child(&job));
-	CHILD_CHECK(read(ack[0], &c, 1) == 1 && c == 'c', 21);
+	TL_CHILD_CHECK(read(ack[0], &c, 1) == 1 && c == 'c');
 	if ((r = tl_limit_fds(ROOM)) != 0) {
 		kill(holder, SIGKILL);
 		waitpid(holder, NULL, 0);
@@ -459,32 +452,32 @@ static int child_at_fd_limit(void *arg)
 		if (r == -EMFILE)
 			emfile++;
 		else
-			CHILD_CHECK(r == -ETIMEDOUT, 22);
+			TL_CHILD_CHECK(r == -ETIMEDOUT);
 	}
 	wall = tl_now_ms() - t0;
 	cpu = cpu_ms() - c0;
 	fprintf(stderr, "  at the fd limit: %d calls of 100 ms in %lld ms, %lld ms of CPU, "
 		"%d x -EMFILE\n", calls, (long long)wall, (long long)cpu, emfile);
-	CHILD_CHECK(emfile == 1, 23);                  /* one report for the episode */
-	CHILD_CHECK(calls <= 3 + wall / 100, 24);      /* each call waited */
-	CHILD_CHECK(cpu * 4 <= wall, 25);              /* and did not spin meanwhile */
+	TL_CHILD_CHECK(emfile == 1);                  /* one report for the episode */
+	TL_CHILD_CHECK(calls <= 3 + wall / 100);      /* each call waited */
+	TL_CHILD_CHECK(cpu * 4 <= wall);              /* and did not spin meanwhile */
 
 	/*
 	 * They all hang up, and another front-end hands off a client: the
 	 * backend reaps the dead ones, fd by fd, and serves it.
 	 */
-	CHILD_CHECK(write(cmd[1], "h", 1) == 1 && read(ack[0], &c, 1) == 1, 26);
-	CHILD_CHECK(write(cmd[1], "g", 1) == 1 && read(ack[0], &c, 1) == 1, 26);
+	TL_CHILD_CHECK(write(cmd[1], "h", 1) == 1 && read(ack[0], &c, 1) == 1);
+	TL_CHILD_CHECK(write(cmd[1], "g", 1) == 1 && read(ack[0], &c, 1) == 1);
 	for (calls = 0; (r = fdpass_backend_recv(b, &fd, 10000)) != 1; calls++)
-		CHILD_CHECK(r == -EMFILE && calls < 3, 27);
+		TL_CHILD_CHECK(r == -EMFILE && calls < 3);
 	{
 		char buf[64];
 
 		tl_read_to_eof(fd, buf, sizeof(buf), 5000);
-		CHILD_CHECK(!strcmp(buf, "after the limit"), 28);
+		TL_CHILD_CHECK(!strcmp(buf, "after the limit"));
 		close(fd);
 	}
-	CHILD_CHECK(waitpid(holder, &r, 0) == holder && WIFEXITED(r) && WEXITSTATUS(r) == 0, 29);
+	TL_CHILD_CHECK(waitpid(holder, &r, 0) == holder && WIFEXITED(r) && WEXITSTATUS(r) == 0);
 	fdpass_backend_free(b);
 	return 0;
 }
@@ -1252,16 +1245,16 @@ static int frontend_after_go_child(void *arg)
 	int sock, fd;
 
 	if (tl_get_byte(job->go_r, 5000) < 0)
-		return 10;
+		TL_CHILD_FAIL("unexpectedly true: %s", "tl_get_byte(job->go_r, 5000) < 0");
 	sock = fdpass_connect(job->path, 0, 5000);
 	if (sock < 0)
-		return 11;
+		TL_CHILD_FAIL("unexpectedly true: %s", "sock < 0");
 	fd = tl_tagged_fd(job->tag);
 	if (fd < 0 || fdpass_send(sock, fd) != 0)
-		return 12;
+		TL_CHILD_FAIL("unexpectedly true: %s", "fd < 0 || fdpass_send(sock, fd) != 0");
 	close(fd);
 	if (tl_put_byte(job->done_w) < 0)
-		return 13;
+		TL_CHILD_FAIL("unexpectedly true: %s", "tl_put_byte(job->done_w) < 0");
 	close(sock);
 	return 0;
 }
@@ -1344,12 +1337,12 @@ static int late_frontend_child(void *arg)
 	usleep((useconds_t)job->delay_ms * 1000);
 	sock = fdpass_connect(job->path, 0, 5000);
 	if (sock < 0)
-		return 10;
+		TL_CHILD_FAIL("unexpectedly true: %s", "sock < 0");
 	if (tl_get_byte(job->go_r, 10000) < 0)
-		return 11;
+		TL_CHILD_FAIL("unexpectedly true: %s", "tl_get_byte(job->go_r, 10000) < 0");
 	fd = tl_tagged_fd("late");
 	if (fd < 0 || fdpass_send(sock, fd) != 0)
-		return 12;
+		TL_CHILD_FAIL("unexpectedly true: %s", "fd < 0 || fdpass_send(sock, fd) != 0");
 	close(fd);
 	close(sock);
 	return 0;
@@ -1412,12 +1405,12 @@ static int many_frontend_child(void *arg)
 	int sock = fdpass_connect(job->path, 0, 5000), i;
 
 	if (sock < 0)
-		return 10;
+		TL_CHILD_FAIL("unexpectedly true: %s", "sock < 0");
 	if (tl_put_byte(job->connected_w) < 0)
-		return 11;
+		TL_CHILD_FAIL("unexpectedly true: %s", "tl_put_byte(job->connected_w) < 0");
 	/* Nobody sends before everybody is connected. */
 	if (tl_get_byte(job->go_r, 5000) < 0)
-		return 12;
+		TL_CHILD_FAIL("unexpectedly true: %s", "tl_get_byte(job->go_r, 5000) < 0");
 	for (i = 0; i < FDS_EACH; i++) {
 		char tag[32];
 		int fd;
@@ -1425,9 +1418,9 @@ static int many_frontend_child(void *arg)
 		snprintf(tag, sizeof(tag), "fe%d-fd%d", job->id, i);
 		fd = tl_tagged_fd(tag);
 		if (fd < 0)
-			return 13;
+			TL_CHILD_FAIL("unexpectedly true: %s", "fd < 0");
 		if (fdpass_send(sock, fd) != 0)
-			return 14;
+			TL_CHILD_FAIL("unexpectedly true: %s", "fdpass_send(sock, fd) != 0");
 		close(fd);
 	}
 	close(sock);
@@ -1738,30 +1731,30 @@ static int nobody_frontend_child(void *arg)
 
 	if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
 	    setresuid(65534, 65534, 65534) < 0)
-		return 10;
+		TL_CHILD_FAIL("unexpectedly true: %s", "setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0");
 	if (getuid() != 65534 || geteuid() != 65534)
-		return 11;
+		TL_CHILD_FAIL("unexpectedly true: %s", "getuid() != 65534 || geteuid() != 65534");
 	sock = fdpass_connect(job->path, 0, 5000);
 	if (sock < 0) {
 		fprintf(stderr, "nobody child: connect %s: %s\n", job->path, fdpass_strerror(sock));
-		return 12;
+		return 1;
 	}
 	fd = tl_tagged_fd("from nobody");
 	if (fd < 0 || fdpass_send(sock, fd) != 0)
-		return 13;
+		TL_CHILD_FAIL("unexpectedly true: %s", "fd < 0 || fdpass_send(sock, fd) != 0");
 	close(fd);
 	if (tl_put_byte(job->sent_w) < 0)
-		return 17;
+		TL_CHILD_FAIL("unexpectedly true: %s", "tl_put_byte(job->sent_w) < 0");
 	if (job->refused) {
 		ssize_t n;
 
 		if (tl_wait_fd(sock, POLLIN, 5000) <= 0)
-			return 14;
+			TL_CHILD_FAIL("unexpectedly true: %s", "tl_wait_fd(sock, POLLIN, 5000) <= 0");
 		n = read(sock, &c, 1);
 		if (!(n == 0 || (n < 0 && errno == ECONNRESET)))
-			return 15;
+			TL_CHILD_FAIL("unexpectedly true: %s", "!(n == 0 || (n < 0 && errno == ECONNRESET))");
 	} else if (tl_get_byte(job->go_r, 5000) < 0) {
-		return 16;
+		return 1;
 	}
 	close(sock);
 	return 0;
@@ -1829,13 +1822,13 @@ static int httpd_frontend_child(void *arg)
 
 	sock = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (sock < 0)
-		return 10;
+		TL_CHILD_FAIL("unexpectedly true: %s", "sock < 0");
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	if (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return 11;
+		TL_CHILD_FAIL("unexpectedly true: %s", "connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0");
 	fd = tl_tagged_fd("from httpd");
 	if (fd < 0)
-		return 12;
+		TL_CHILD_FAIL("unexpectedly true: %s", "fd < 0");
 	memset(&msg, 0, sizeof(msg));
 	memset(&control, 0, sizeof(control));
 	msg.msg_iov = &iov;
@@ -1848,7 +1841,7 @@ static int httpd_frontend_child(void *arg)
 	msg.msg_control = cmsg;
 	msg.msg_controllen = cmsg->cmsg_len;
 	if (sendmsg(sock, &msg, 0) != 1)
-		return 13;
+		TL_CHILD_FAIL("unexpectedly true: %s", "sendmsg(sock, &msg, 0) != 1");
 	close(fd);
 	close(sock); /* httpd closes right after */
 	return 0;
