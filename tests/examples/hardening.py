@@ -91,6 +91,22 @@ def proc_uid(pid):
     return None
 
 
+def steady_fds(pid, hold=0.5, deadline=SETTLE_DEADLINE):
+    """pid's fd count once it has not changed for hold seconds (a backend
+    closes a front-end's connection only when it next reads from it, and a
+    client's socket after its lingering close), or the last count at
+    deadline."""
+    end = time.monotonic() + deadline
+    last, since = fd_count(pid), time.monotonic()
+    while True:
+        time.sleep(0.05)
+        n, now = fd_count(pid), time.monotonic()
+        if n != last:
+            last, since = n, now
+        elif now - since >= hold or now >= end:
+            return n
+
+
 def settle_fds(pid, want, deadline=SETTLE_DEADLINE):
     """Poll pid's fd count until it has equalled want for 0.3 s, or until
     deadline; returns the last count."""
@@ -358,7 +374,7 @@ def scenario_load(c):
                 if not p.running():
                     raise Failure('%s exited (status %s); its stderr ends:\n%s'
                                   % (p.name, p.stop(), p.log()[-3000:]))
-            fe_before, be_before = fd_count(fe.pid), fd_count(be.pid)
+            fe_before, be_before = steady_fds(fe.pid), steady_fds(be.pid)
             rss_before = rss_kib(fe.pid), rss_kib(be.pid)
             cpu_before = cpu_seconds(fe.pid), cpu_seconds(be.pid), sum(os.times()[:2])
 
