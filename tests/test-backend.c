@@ -99,19 +99,6 @@ static void make_backend(void **state, fdpass_backend **b, char *path, size_t si
 	assert_int_equal(fdpass_backend_new(b, path, mode, 0), 0);
 }
 
-/* The exit status of a child that may also say 77: skipped. */
-static int child_status(pid_t pid)
-{
-	int status;
-
-	while (waitpid(pid, &status, 0) < 0)
-		assert_int_equal(errno, EINTR);
-	if (!WIFEXITED(status))
-		fail_msg("child %d died of signal %d", (int)pid,
-			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	return WEXITSTATUS(status);
-}
-
 /* A child of a test that failed half-way must not outlive it. */
 static void die_with_parent(void)
 {
@@ -488,7 +475,7 @@ static void test_fd_limit_no_busy_loop(void **state)
 	int r;
 
 	tl_path_in(path, sizeof(path), state, "b.sock");
-	r = child_status(tl_fork(child_at_fd_limit, path));
+	r = tl_child_result(tl_fork(child_at_fd_limit, path));
 	if (r == 77)
 		skip(); /* valgrind: RLIMIT_NOFILE is only emulated */
 	assert_int_equal(r, 0);
